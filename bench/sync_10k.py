@@ -1,0 +1,105 @@
+"""Benchmark: sync N simulated calls (about 8 events each) into an empty database.
+
+Prints wall time, API requests and rows written per second. Not a test: figures vary with
+the machine. Usage:
+
+    .venv/bin/python bench/sync_10k.py                  # 10,000 calls into a fresh SQLite file
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python bench/sync_10k.py
+    .venv/bin/python bench/sync_10k.py --calls 2000 --events 8
+
+The simulator runs in this process on a loopback port (its rate limit off); Redis is
+REDIS_URL or a private redis-server. With PostgreSQL the tables are dropped and re-created.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=8, help="events per call (about)")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="sync-bench-"))
+    os.environ["STATE_DIR"] = str(workdir)
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
+    os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+    for name in ("CATAPULT_USER_ID", "CATAPULT_API_TOKEN", "CATAPULT_API_SECRET"):
+        os.environ.pop(name, None)
+
+    from dashboard.embedded_redis import EmbeddedRedis, free_port
+
+    redis_server = None
+    if not os.environ.get("REDIS_URL"):
+        redis_server = EmbeddedRedis(free_port(), workdir / "redis").start()
+        os.environ["REDIS_URL"] = redis_server.url
+
+    import django
+
+    django.setup()
+    from catapult_sim.testing import running_simulator
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from calls import sync
+    from calls.catapult import CatapultClient
+    from calls.models import Call, CallEvent
+
+    call_command("migrate", "calls", "zero", verbosity=0, interactive=False)
+    call_command("migrate", verbosity=0, interactive=False)
+
+    with running_simulator(
+        user_id="u-bench", api_token="bench", api_secret="bench-secret", seed=1
+    ) as sim:
+        settings.CATAPULT_BASE_URL = sim.base_url
+        settings.CATAPULT_USER_ID = "u-bench"
+        settings.CATAPULT_API_TOKEN = "bench"
+        settings.CATAPULT_API_SECRET = "bench-secret"
+        settings.SYNC_LOCK_TIMEOUT_SECONDS = 3600  # one cycle may take the whole backfill
+
+        started = time.perf_counter()
+        sim.preload(args.calls, events_per_call=args.events)
+        preload_s = time.perf_counter() - started
+
+        client = CatapultClient.from_settings(retry=sync.sync_retry_policy())
+        cycles = 0
+        started = time.perf_counter()
+        while True:
+            run = sync.run_cycle(client)
+            cycles += 1
+            if run.outcome != "success":
+                raise SystemExit(f"cycle failed: {run.error}")
+            if (
+                not Call.objects.filter(events_pending=True)
+                .exclude(state__in=Call.LIVE_STATES)
+                .exists()
+            ):
+                break
+        wall = time.perf_counter() - started
+
+    calls = Call.objects.count()
+    events = CallEvent.objects.count()
+    rows = calls + events
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    print(f"database            {engine}")
+    print(f"calls / events      {calls:,} / {events:,}")
+    print(f"simulator preload   {preload_s:.2f} s (not part of the sync)")
+    print(f"sync cycles         {cycles}")
+    print(f"wall time           {wall:.2f} s")
+    print(f"API requests        {client.requests_made:,} ({client.requests_made / wall:,.0f}/s)")
+    print(f"rows written        {rows:,} ({rows / wall:,.0f} rows/s)")
+    if redis_server:
+        redis_server.stop()
+
+
+if __name__ == "__main__":
+    main()

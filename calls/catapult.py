@@ -1,0 +1,473 @@
+"""The one module that speaks HTTP to Catapult (the Bandwidth v1 Voice API).
+
+It owns the session, the credentials, the timeouts, `Link` pagination, retries and the
+mapping of error bodies to a handful of typed exceptions. Everything it returns has been
+checked against the shape the API promises; anything else raises MalformedResponse, so
+callers never see half-understood data. Wire facts: see the reference in the README.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "catapult-dashboard/0.1 (+python-requests)"
+MAX_PAGE_SIZE = 1000
+CALL_STATES = ("started", "active", "rejected", "completed", "transferring", "error")
+
+
+# --- Errors ------------------------------------------------------------------------------
+
+
+class CatapultError(Exception):
+    """Any failure talking to Catapult. `str(exc)` is plain words, safe to show and store."""
+
+    status: int | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str = "",
+        category: str = "",
+        details: list | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.status = status if status is not None else self.status
+        self.code = code
+        self.category = category
+        self.details = details or []
+
+
+class ConnectionFailed(CatapultError):
+    """The API could not be reached or did not answer in time."""
+
+
+class NotFound(CatapultError):
+    status = 404
+
+
+class InvalidCallState(CatapultError):
+    """403 call-invalid-state: the call's state does not allow the change."""
+
+    status = 403
+
+
+class RateLimited(CatapultError):
+    """429 (or 403 call-rate-limit on create). `reset_at` is epoch seconds, when known."""
+
+    def __init__(self, message: str, *, reset_at: float | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.reset_at = reset_at
+
+
+class BadRequest(CatapultError):
+    status = 400
+
+
+class ServerError(CatapultError):
+    """5xx from the API."""
+
+
+class MalformedResponse(CatapultError):
+    """A response that is not what the API promises (bad JSON, wrong shape, bad header)."""
+
+
+# --- Link header -------------------------------------------------------------------------
+
+
+def next_link(header: str | None) -> str | None:
+    """The target of the rel="next" entry of an RFC 8288 `Link` header, or None."""
+    if not header:
+        return None
+    for entry in _split_link_entries(header):
+        url_part, _, params = entry.partition(";")
+        url_part = url_part.strip()
+        if not (url_part.startswith("<") and url_part.endswith(">")):
+            continue
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "rel" and "next" in value.strip().strip('"').split():
+                return url_part[1:-1]
+    return None
+
+
+def _split_link_entries(header: str) -> list[str]:
+    """Split on commas that are not inside <...> (URLs may contain commas)."""
+    entries, current, in_url = [], [], False
+    for char in header:
+        if char == "<":
+            in_url = True
+        elif char == ">":
+            in_url = False
+        if char == "," and not in_url:
+            entries.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    entries.append("".join(current))
+    return [entry.strip() for entry in entries if entry.strip()]
+
+
+# --- Retries -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How GETs are retried. Operator actions use NO_RETRY: nothing is retried silently."""
+
+    attempts: int = 0  # extra attempts after the first, for connection errors and 5xx
+    backoff_base: float = 0.5
+    backoff_cap: float = 8.0
+    rate_limit_waits: int = 0  # how many 429s in a row are waited out
+    max_rate_limit_wait: float = 120.0  # a reset further away than this is not waited for
+
+    def backoff(self, attempt: int) -> float:
+        # Full jitter: spreads the retries of several workers hitting the same outage.
+        return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))
+
+
+NO_RETRY = RetryPolicy()
+
+
+# --- The client --------------------------------------------------------------------------
+
+
+class CatapultClient:
+    def __init__(
+        self,
+        base_url: str,
+        user_id: str,
+        api_token: str,
+        api_secret: str,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        retry: RetryPolicy = NO_RETRY,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.user_id = user_id
+        self.timeout = (connect_timeout, read_timeout)
+        self.retry = retry
+        self.sleep = sleep
+        self.requests_made = 0
+        self.session = requests.Session()
+        self.session.auth = (api_token, api_secret)
+        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        # Never let requests pick up credentials from ~/.netrc or proxies from the env
+        # in a way that could send our token somewhere else.
+        self.session.trust_env = False
+
+    def __repr__(self) -> str:  # never show the credentials
+        return f"<CatapultClient {self.base_url} user={self.user_id}>"
+
+    @classmethod
+    def from_settings(cls, *, retry: RetryPolicy = NO_RETRY) -> CatapultClient:
+        from django.conf import settings
+
+        return cls(
+            settings.CATAPULT_BASE_URL,
+            settings.CATAPULT_USER_ID,
+            settings.CATAPULT_API_TOKEN,
+            settings.CATAPULT_API_SECRET,
+            connect_timeout=settings.CATAPULT_CONNECT_TIMEOUT,
+            read_timeout=settings.CATAPULT_READ_TIMEOUT,
+            retry=retry,
+        )
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- operations ---------------------------------------------------------------------
+
+    def list_calls(
+        self,
+        *,
+        bridge_id: str | None = None,
+        conference_id: str | None = None,
+        from_: str | None = None,
+        to: str | None = None,
+        page: int | None = None,
+        size: int | None = None,
+        sort_order: str | None = None,
+        max_pages: int | None = None,
+    ) -> Iterator[list[dict]]:
+        """Yield pages of calls, following `Link: <...>; rel="next"` exactly as given."""
+        if size is not None and not 1 <= size <= MAX_PAGE_SIZE:
+            raise ValueError(f"size must be 1..{MAX_PAGE_SIZE}")
+        if sort_order not in (None, "asc", "desc"):
+            raise ValueError("sort_order must be 'asc' or 'desc'")
+        params = {
+            "bridgeId": bridge_id,
+            "conferenceId": conference_id,
+            "from": from_,
+            "to": to,
+            "page": page,
+            "size": size,
+            "sortOrder": sort_order,
+        }
+        url = self._url("calls")
+        query: dict | None = {k: v for k, v in params.items() if v is not None}
+        seen_urls: set[str] = set()
+        pages = 0
+        while url:
+            response = self._send("GET", url, params=query)
+            calls = _expect_list(_json(response), "call list", item_check=_check_call)
+            yield calls
+            pages += 1
+            if max_pages is not None and pages >= max_pages:
+                return
+            target = next_link(response.headers.get("Link"))
+            if target is None:
+                return
+            url = self._follow(response.url, target, seen_urls)
+            query = None  # the next link carries every parameter itself
+
+    def get_call(self, call_id: str) -> dict:
+        return _check_call(_json(self._send("GET", self._url("calls", call_id))), "call")
+
+    def list_events(self, call_id: str) -> list[dict]:
+        response = self._send("GET", self._url("calls", call_id, "events"))
+        return _expect_list(_json(response), "event list", item_check=_check_event)
+
+    def get_event(self, call_id: str, event_id: str) -> dict:
+        response = self._send("GET", self._url("calls", call_id, "events", event_id))
+        return _check_event(_json(response), "event")
+
+    def list_recordings(self, call_id: str) -> list[dict]:
+        response = self._send("GET", self._url("calls", call_id, "recordings"))
+        return _expect_list(_json(response), "recording list", item_check=_check_recording)
+
+    def update_call(
+        self,
+        call_id: str,
+        *,
+        state: str | None = None,
+        recording_enabled: bool | None = None,
+        recording_file_format: str | None = None,
+        transfer_to: str | None = None,
+        transfer_caller_id: str | None = None,
+        whisper_audio: dict | None = None,
+        callback_url: str | None = None,
+    ) -> str | None:
+        """Change a call. Returns the new call's id for a transfer, else None."""
+        if state is not None and state not in ("active", "rejected", "completed", "transferring"):
+            raise ValueError(f"cannot request state {state!r}")
+        body = _drop_none(
+            {
+                "state": state,
+                "recordingEnabled": recording_enabled,
+                "recordingFileFormat": recording_file_format,
+                "transferTo": transfer_to,
+                "transferCallerId": transfer_caller_id,
+                "whisperAudio": whisper_audio,
+                "callbackUrl": callback_url,
+            }
+        )
+        if not body:
+            raise ValueError("nothing to update")
+        response = self._send("POST", self._url("calls", call_id), json_body=body)
+        if state == "transferring" or response.status_code == 201:
+            return _id_from_location(response)
+        return None
+
+    def create_call(self, *, from_: str, to: str, **options: Any) -> str:
+        """Place an outbound call. `options` use the API's camelCase names. Returns its id."""
+        body = _drop_none({"from": from_, "to": to, **options})
+        response = self._send("POST", self._url("calls"), json_body=body)
+        return _id_from_location(response)
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _url(self, *parts: str) -> str:
+        for part in parts:
+            if not part or "/" in part or part in (".", ".."):
+                raise ValueError(f"bad path segment {part!r}")
+        return "/".join([self.base_url, "v1", "users", self.user_id, *parts])
+
+    def _follow(self, current: str, target: str, seen: set[str]) -> str:
+        url = urljoin(current, target)
+        # The credentials go wherever the link points: only follow links to our API.
+        if _origin(url) != _origin(self.base_url):
+            raise MalformedResponse("The API's next-page link points to another server")
+        if url in seen:
+            raise MalformedResponse("The API's next-page link repeats a page already read")
+        seen.add(url)
+        return url
+
+    def _send(
+        self, method: str, url: str, *, params: dict | None = None, json_body: dict | None = None
+    ) -> requests.Response:
+        """One logical request, with the retry policy for GETs and 429s."""
+        failures = 0
+        rate_waits = 0
+        while True:
+            try:
+                response = self._send_once(method, url, params=params, json_body=json_body)
+                return _raise_for_error(response)
+            except RateLimited as exc:
+                wait = _seconds_until(exc.reset_at)
+                if (
+                    rate_waits >= self.retry.rate_limit_waits
+                    or wait > self.retry.max_rate_limit_wait
+                ):
+                    raise
+                rate_waits += 1
+                log.info("Rate limited by the API; waiting %.1f s until its reset", wait)
+                self.sleep(wait)
+            except (ConnectionFailed, ServerError):
+                # Only GETs are retried: a POST that timed out may have been carried out.
+                if method != "GET" or failures >= self.retry.attempts:
+                    raise
+                delay = self.retry.backoff(failures)
+                failures += 1
+                log.info("API request failed; retry %d in %.1f s", failures, delay)
+                self.sleep(delay)
+
+    def _send_once(
+        self, method: str, url: str, *, params: dict | None, json_body: dict | None
+    ) -> requests.Response:
+        self.requests_made += 1
+        try:
+            return self.session.request(
+                method,
+                url,
+                params=params,
+                json=json_body,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.Timeout:
+            raise ConnectionFailed("The Catapult API did not answer in time") from None
+        except requests.ConnectionError:
+            raise ConnectionFailed("The Catapult API could not be reached") from None
+        except requests.RequestException as exc:
+            raise ConnectionFailed(
+                f"Request to the Catapult API failed ({type(exc).__name__})"
+            ) from None
+
+
+# --- Response checks ---------------------------------------------------------------------
+
+
+def _raise_for_error(response: requests.Response) -> requests.Response:
+    status = response.status_code
+    if status in (200, 201, 202):
+        return response
+    body = _error_body(response)
+    code = str(body.get("code") or "")
+    category = str(body.get("category") or "")
+    message = str(body.get("message") or "").strip()
+    details = body.get("details") if isinstance(body.get("details"), list) else []
+    kwargs = {"status": status, "code": code, "category": category, "details": details}
+    if status == 429 or code == "call-rate-limit":
+        text = message or "The Catapult API's rate limit was reached"
+        raise RateLimited(text, reset_at=_reset_header(response), **kwargs)
+    if status == 404:
+        raise NotFound(message or "Not found", **kwargs)
+    if code == "call-invalid-state":
+        raise InvalidCallState(message or "The call's state does not allow this", **kwargs)
+    if status == 400:
+        raise BadRequest(message or "The API rejected the request as invalid", **kwargs)
+    if status >= 500:
+        raise ServerError(message or f"The Catapult API failed (HTTP {status})", **kwargs)
+    if status in (401, 403) and not message:
+        message = "The Catapult API refused the credentials or the request"
+    raise CatapultError(message or f"Unexpected HTTP {status} from the Catapult API", **kwargs)
+
+
+def _error_body(response: requests.Response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _reset_header(response: requests.Response) -> float | None:
+    raw = response.headers.get("X-RateLimit-Reset")
+    if raw is None:
+        return None
+    try:
+        return int(raw.strip()) / 1000.0  # epoch milliseconds on the wire
+    except ValueError:
+        return None
+
+
+def _seconds_until(reset_at: float | None) -> float:
+    if reset_at is None:
+        return 1.0  # no reset given: Catapult's default limit is 1 request per second
+    # A small margin: the reset is when the window opens, not a moment before.
+    return max(0.0, reset_at - time.time()) + 0.05
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        raise MalformedResponse(
+            f"The Catapult API answered HTTP {response.status_code} with a body that is not JSON"
+        ) from None
+
+
+def _expect_list(data: Any, what: str, *, item_check: Callable[[Any, str], dict]) -> list[dict]:
+    if not isinstance(data, list):
+        raise MalformedResponse(
+            f"The Catapult API sent a {type(data).__name__} where a {what} was due"
+        )
+    return [item_check(item, what) for item in data]
+
+
+def _check_call(item: Any, what: str) -> dict:
+    _require(item, what, {"id": str, "state": str})
+    return item
+
+
+def _check_event(item: Any, what: str) -> dict:
+    _require(item, what, {"id": str, "name": str})
+    if "time" not in item:
+        raise MalformedResponse(f"An item of the {what} has no time")
+    return item
+
+
+def _check_recording(item: Any, what: str) -> dict:
+    _require(item, what, {"id": str})
+    return item
+
+
+def _require(item: Any, what: str, fields: dict[str, type]) -> None:
+    if not isinstance(item, dict):
+        raise MalformedResponse(f"The {what} from the Catapult API holds a non-object item")
+    for name, kind in fields.items():
+        if not isinstance(item.get(name), kind) or not item.get(name):
+            raise MalformedResponse(f"An item of the {what} lacks a valid '{name}'")
+
+
+def _id_from_location(response: requests.Response) -> str:
+    location = response.headers.get("Location", "")
+    new_id = urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1]
+    if not new_id:
+        raise MalformedResponse("The Catapult API did not say where the new call is (no Location)")
+    return new_id
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def _drop_none(body: dict) -> dict:
+    return {key: value for key, value in body.items() if value is not None}

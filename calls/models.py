@@ -1,0 +1,157 @@
+from django.db import models
+from django.db.models import Q
+
+
+class Call(models.Model):
+    """A Catapult call as last seen by the sync (or confirmed by a callback)."""
+
+    class Direction(models.TextChoices):
+        IN = "in", "Inbound"
+        OUT = "out", "Outbound"
+
+    class State(models.TextChoices):
+        STARTED = "started", "Ringing"
+        ACTIVE = "active", "Active"
+        TRANSFERRING = "transferring", "Transferring"
+        COMPLETED = "completed", "Completed"
+        REJECTED = "rejected", "Rejected"
+        ERROR = "error", "Error"
+
+    LIVE_STATES = (State.STARTED, State.ACTIVE, State.TRANSFERRING)
+
+    catapult_id = models.CharField(max_length=64, unique=True)
+    direction = models.CharField(max_length=3, choices=Direction.choices, blank=True)
+    from_number = models.CharField(max_length=255, blank=True)
+    to_number = models.CharField(max_length=255, blank=True)
+    # Digits only ('' for SIP URIs): what number search matches against.
+    from_digits = models.CharField(max_length=32, blank=True)
+    to_digits = models.CharField(max_length=32, blank=True)
+    # Not limited to State: an API that invents a state must not make the sync fail.
+    state = models.CharField(max_length=16)
+    start_time = models.DateTimeField(null=True, blank=True)
+    active_time = models.DateTimeField(null=True, blank=True)
+    end_time = models.DateTimeField(null=True, blank=True)
+    chargeable_duration = models.PositiveIntegerField(null=True, blank=True)
+    call_timeout = models.PositiveIntegerField(null=True, blank=True)
+    # Callback URLs are stored with any password in them replaced by "***".
+    callback_url = models.TextField(blank=True)
+    callback_http_method = models.CharField(max_length=8, blank=True)
+    callback_timeout = models.PositiveIntegerField(null=True, blank=True)
+    fallback_url = models.TextField(blank=True)
+    recording_enabled = models.BooleanField(default=False)
+    recording_file_format = models.CharField(max_length=8, blank=True)
+    transcription_enabled = models.BooleanField(default=False)
+    tag = models.TextField(blank=True)
+    sip_headers = models.JSONField(default=dict, blank=True)
+    bridge_id = models.CharField(max_length=64, blank=True)
+    conference_id = models.CharField(max_length=64, blank=True)
+    # From the call's hangup event: the resource itself does not carry it.
+    hangup_cause = models.CharField(max_length=64, blank=True)
+    raw = models.JSONField(default=dict)
+    first_seen_at = models.DateTimeField()
+    synced_at = models.DateTimeField()
+    # True while the call's events must be (re)read: new, changed state, or still live.
+    events_pending = models.BooleanField(default=True)
+    events_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        permissions = [("act_on_call", "Can answer, reject, hang up, transfer and record calls")]
+        indexes = [
+            # Calls page and sync watermark: newest first, keyset on (start_time, id).
+            models.Index(fields=["-start_time", "-id"], name="call_newest_idx"),
+            # Live calls: the sync's "oldest call still not final" and the live views.
+            models.Index(
+                fields=["start_time"],
+                condition=Q(state__in=["started", "active", "transferring"]),
+                name="call_live_idx",
+            ),
+            # The sync's event phase: calls whose events must be read.
+            models.Index(
+                fields=["start_time"],
+                condition=Q(events_pending=True),
+                name="call_events_pending_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.catapult_id
+
+    @property
+    def is_live(self) -> bool:
+        return self.state in self.LIVE_STATES
+
+
+class CallEvent(models.Model):
+    """One entry of GET /calls/{id}/events."""
+
+    # No separate FK index: the (call, time) index below serves lookups by call.
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events", db_index=False)
+    catapult_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=64)
+    time = models.DateTimeField()
+    data = models.TextField(blank=True)  # as the API sent it
+    data_json = models.JSONField(null=True, blank=True)  # `data` parsed, where it is JSON
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["call", "catapult_id"], name="callevent_unique_per_call"
+            ),
+        ]
+        indexes = [
+            # A call's timeline, sorted by time (the API's list is not ordered).
+            models.Index(fields=["call", "time"], name="callevent_timeline_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.catapult_id}"
+
+
+class SyncRun(models.Model):
+    """One sync cycle, successful or not."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCESS = "success", "Succeeded"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped (another cycle was running)"
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
+    api_requests = models.PositiveIntegerField(default=0)
+    pages = models.PositiveIntegerField(default=0)
+    calls_created = models.PositiveIntegerField(default=0)
+    calls_updated = models.PositiveIntegerField(default=0)
+    events_stored = models.PositiveIntegerField(default=0)
+    # Calls whose events are still to be read when the cycle's time budget ran out.
+    events_pending = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    # The newest call start time the walk saw: the next cycle walks back to here.
+    newest_start_time = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # Status line ("last cycle") and the next cycle's watermark look-up.
+            models.Index(fields=["outcome", "-started_at"], name="syncrun_latest_idx"),
+            models.Index(fields=["-started_at"], name="syncrun_started_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M:%S} {self.outcome}"
+
+    @property
+    def duration(self):
+        return (self.finished_at - self.started_at) if self.finished_at else None
+
+    def summary(self) -> str:
+        text = (
+            f"{self.get_outcome_display()}: {self.pages} pages, {self.api_requests} API requests, "
+            f"{self.calls_created} calls new, {self.calls_updated} updated, "
+            f"{self.events_stored} events stored"
+        )
+        if self.events_pending:
+            text += f", {self.events_pending} calls' events left for the next cycle"
+        if self.error:
+            text += f" - {self.error}"
+        return text

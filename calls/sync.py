@@ -1,0 +1,287 @@
+"""One sync cycle: bring the local Call and CallEvent tables up to date with Catapult.
+
+The API has no "changed since" filter, so a cycle
+1. walks the call list newest first, in pages of up to 1000, back to the newest start
+   time of the last complete cycle minus a lookback, or further to the oldest call that
+   is still live locally (bounded by SYNC_MAX_WALK_BACK_SECONDS);
+2. upserts the calls it read, writing only rows whose payload changed;
+3. fetches by id the live calls the walk did not reach;
+4. reads the events of every call marked `events_pending` (new, changed state, or live),
+   live and newest first, until the cycle's time budget is spent;
+and records all of it in a SyncRun, failed cycles included.
+
+Every write is an insert-or-update keyed on Catapult ids, so a cycle run twice, or two
+cycles at once, leave the same rows. A Redis lock keeps cycles from overlapping anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from calls import locks
+from calls.catapult import (
+    CatapultClient,
+    CatapultError,
+    MalformedResponse,
+    NotFound,
+    RetryPolicy,
+)
+from calls.models import Call, CallEvent, SyncRun
+from calls.payloads import call_fields, event_fields
+
+log = logging.getLogger(__name__)
+
+# Fields the sync owns on Call (all but identity and first-seen bookkeeping).
+_CALL_FIELDS = [
+    f.name
+    for f in Call._meta.concrete_fields
+    if f.name not in ("id", "catapult_id", "first_seen_at", "hangup_cause", "events_synced_at")
+]
+_EVENT_BATCH = 200  # calls whose events are written in one transaction
+
+
+def sync_retry_policy() -> RetryPolicy:
+    return RetryPolicy(attempts=settings.SYNC_MAX_RETRIES, rate_limit_waits=5)
+
+
+def run_cycle(client: CatapultClient | None = None) -> SyncRun:
+    """Run one cycle unless another is running. Always returns the SyncRun it wrote."""
+    client = client or CatapultClient.from_settings(retry=sync_retry_policy())
+    started = timezone.now()
+    try:
+        lock = locks.try_acquire(locks.SYNC_LOCK_NAME, settings.SYNC_LOCK_TIMEOUT_SECONDS)
+    except redis.RedisError as exc:
+        return _ended_run(
+            started,
+            SyncRun.Outcome.FAILED,
+            f"Redis could not be reached for the sync lock ({type(exc).__name__})",
+        )
+    if lock is None:
+        return _ended_run(started, SyncRun.Outcome.SKIPPED, "Another sync cycle was running")
+    try:
+        return _locked_cycle(client, started)
+    finally:
+        locks.release(lock)
+
+
+def _ended_run(started: datetime, outcome: str, error: str) -> SyncRun:
+    log.info("Sync cycle %s: %s", outcome, error)
+    return SyncRun.objects.create(
+        started_at=started, finished_at=timezone.now(), outcome=outcome, error=error
+    )
+
+
+def _locked_cycle(client: CatapultClient, started: datetime) -> SyncRun:
+    _close_abandoned_runs(started)
+    run = SyncRun.objects.create(started_at=started)
+    requests_before = client.requests_made
+    try:
+        _sync(client, run)
+        run.outcome = SyncRun.Outcome.SUCCESS if not run.error else SyncRun.Outcome.FAILED
+    except CatapultError as exc:
+        run.outcome = SyncRun.Outcome.FAILED
+        run.error = str(exc)
+    except Exception as exc:
+        log.exception("Sync cycle failed unexpectedly")
+        run.outcome = SyncRun.Outcome.FAILED
+        run.error = f"Unexpected error in the sync ({type(exc).__name__}); see the worker log"
+    run.api_requests = client.requests_made - requests_before
+    run.finished_at = timezone.now()
+    run.save()
+    log.info("Sync cycle: %s", run.summary())
+    return run
+
+
+def _close_abandoned_runs(now: datetime) -> None:
+    """Runs left 'running' by a worker that died are failed; old runs are pruned."""
+    limit = now - timedelta(seconds=settings.SYNC_LOCK_TIMEOUT_SECONDS)
+    SyncRun.objects.filter(outcome=SyncRun.Outcome.RUNNING, started_at__lt=limit).update(
+        outcome=SyncRun.Outcome.FAILED,
+        finished_at=now,
+        error="The worker stopped before the cycle finished",
+    )
+    keep_from = now - timedelta(days=settings.SYNC_RUN_RETENTION_DAYS)
+    SyncRun.objects.filter(started_at__lt=keep_from).delete()
+
+
+def _sync(client: CatapultClient, run: SyncRun) -> None:
+    deadline = time.monotonic() + settings.SYNC_LOCK_TIMEOUT_SECONDS / 2
+    cutoff = walk_cutoff(run.started_at)
+    seen = _walk(client, run, cutoff)
+    _refresh_unreached_live_calls(client, run, seen)
+    run.save()  # progress is visible while events are read
+    _read_pending_events(client, run, deadline)
+
+
+def walk_cutoff(now: datetime) -> datetime | None:
+    """How far back this cycle's walk must go (None: all of history)."""
+    last = (
+        SyncRun.objects.filter(outcome=SyncRun.Outcome.SUCCESS, newest_start_time__isnull=False)
+        .order_by("-started_at")
+        .values_list("newest_start_time", flat=True)
+        .first()
+    )
+    if last is not None:
+        cutoff = last - timedelta(seconds=settings.SYNC_LOOKBACK_SECONDS)
+    elif settings.SYNC_BACKFILL_DAYS:
+        cutoff = now - timedelta(days=settings.SYNC_BACKFILL_DAYS)
+    else:
+        return None
+    oldest_live = (
+        Call.objects.filter(state__in=Call.LIVE_STATES, start_time__isnull=False)
+        .order_by("start_time")
+        .values_list("start_time", flat=True)
+        .first()
+    )
+    if oldest_live is not None:
+        # Walking back costs one request per page; fetching by id, one per call. Older
+        # live calls than this bound are fetched by id instead.
+        floor = now - timedelta(seconds=settings.SYNC_MAX_WALK_BACK_SECONDS)
+        cutoff = min(cutoff, max(oldest_live, floor))
+    return cutoff
+
+
+def _walk(client: CatapultClient, run: SyncRun, cutoff: datetime | None) -> set[str]:
+    seen: set[str] = set()
+    newest = run.newest_start_time
+    for page in client.list_calls(size=settings.SYNC_PAGE_SIZE, sort_order="desc"):
+        run.pages += 1
+        # Parse the whole page before writing any of it: a malformed item fails the
+        # cycle without leaving half a page behind.
+        rows = []
+        for payload in page:
+            if payload["id"] in seen:
+                continue  # page drift: a call pushed down by new arrivals is read twice
+            seen.add(payload["id"])
+            rows.append(call_fields(payload))
+        created, updated = upsert_calls(rows)
+        run.calls_created += created
+        run.calls_updated += updated
+        starts = [row["start_time"] for row in rows if row["start_time"] is not None]
+        if starts:
+            newest = max(newest, max(starts)) if newest else max(starts)
+        if cutoff is not None and starts and min(starts) < cutoff:
+            break
+    run.newest_start_time = newest or _previous_watermark()
+    return seen
+
+
+def _previous_watermark() -> datetime | None:
+    return (
+        SyncRun.objects.filter(outcome=SyncRun.Outcome.SUCCESS)
+        .order_by("-started_at")
+        .values_list("newest_start_time", flat=True)
+        .first()
+    )
+
+
+def _refresh_unreached_live_calls(client: CatapultClient, run: SyncRun, seen: set[str]) -> None:
+    live_ids = Call.objects.filter(state__in=Call.LIVE_STATES).values_list("catapult_id", flat=True)
+    missing = [call_id for call_id in live_ids if call_id not in seen]
+    rows = [call_fields(client.get_call(call_id)) for call_id in missing]
+    created, updated = upsert_calls(rows)
+    run.calls_created += created
+    run.calls_updated += updated
+
+
+def upsert_calls(rows: list[dict]) -> tuple[int, int]:
+    """Insert new calls and update changed ones. Returns (created, updated)."""
+    if not rows:
+        return 0, 0
+    now = timezone.now()
+    existing = {
+        c["catapult_id"]: c
+        for c in Call.objects.filter(catapult_id__in=[r["catapult_id"] for r in rows]).values(
+            "catapult_id", "raw", "state", "events_pending"
+        )
+    }
+    created = updated = 0
+    to_write = []
+    for row in rows:
+        old = existing.get(row["catapult_id"])
+        if old is not None and old["raw"] == row["raw"]:
+            continue  # unchanged: no write
+        if old is None:
+            created += 1
+            pending = True
+        else:
+            updated += 1
+            pending = old["events_pending"] or old["state"] != row["state"]
+        to_write.append(Call(**row, first_seen_at=now, synced_at=now, events_pending=pending))
+    if to_write:
+        with transaction.atomic():
+            Call.objects.bulk_create(
+                to_write,
+                update_conflicts=True,
+                unique_fields=["catapult_id"],
+                update_fields=_CALL_FIELDS,
+            )
+    return created, updated
+
+
+def _read_pending_events(client: CatapultClient, run: SyncRun, deadline: float) -> None:
+    pending = (
+        Call.objects.filter(events_pending=True)
+        .order_by("-start_time", "-id")
+        .values_list("id", "catapult_id", "state")
+    )
+    batch: list[tuple[int, str, list[dict]]] = []
+    failures: list[str] = []
+    remaining = 0
+    for pk, catapult_id, state in pending.iterator(chunk_size=2000):
+        if time.monotonic() > deadline:
+            remaining += 1
+            continue
+        try:
+            events = [event_fields(e) for e in client.list_events(catapult_id)]
+        except (MalformedResponse, NotFound) as exc:
+            # One call's bad event list must not hold back every other call's; the call
+            # stays pending and is read again next cycle. Outages still end the cycle.
+            failures.append(f"{catapult_id}: {exc}")
+            continue
+        batch.append((pk, state, events))
+        if len(batch) >= _EVENT_BATCH:
+            run.events_stored += store_events(batch)
+            batch = []
+    run.events_stored += store_events(batch)
+    run.events_pending = remaining + len(failures)
+    if failures:
+        run.error = f"Events of {len(failures)} call(s) could not be read; first: {failures[0]}"
+
+
+def store_events(batch: Iterable[tuple[int, str, list[dict]]]) -> int:
+    """Insert the events not yet stored and settle each call's events_pending flag."""
+    batch = list(batch)
+    if not batch:
+        return 0
+    now = timezone.now()
+    existing = set(
+        CallEvent.objects.filter(call_id__in=[pk for pk, _, _ in batch]).values_list(
+            "call_id", "catapult_id"
+        )
+    )
+    new_events = []
+    call_updates = []
+    for pk, state, events in batch:
+        for event in events:
+            if (pk, event["catapult_id"]) not in existing:
+                existing.add((pk, event["catapult_id"]))
+                new_events.append(CallEvent(call_id=pk, **event))
+        hangups = sorted((e for e in events if e["name"] == "hangup"), key=lambda e: e["time"])
+        call = Call(id=pk, events_pending=state in Call.LIVE_STATES, events_synced_at=now)
+        call.hangup_cause = hangups[-1]["data"][:64] if hangups else ""
+        call_updates.append(call)
+    with transaction.atomic():
+        CallEvent.objects.bulk_create(new_events, ignore_conflicts=True)
+        Call.objects.bulk_update(
+            call_updates, ["events_pending", "events_synced_at", "hangup_cause"]
+        )
+    return len(new_events)

@@ -1,0 +1,245 @@
+"""The one settings module. Every knob comes from the environment (see README: Configuration).
+
+With nothing set, the project runs in demo mode: SQLite in .state/, an embedded Redis
+started by `bin/up`, and the built-in Catapult simulator.
+"""
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
+
+from dashboard.env import env_bool, env_float, env_int, env_list, env_str, env_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Everything the running stack writes (SQLite, embedded Redis, demo login, secret key).
+STATE_DIR = Path(env_str("STATE_DIR", str(BASE_DIR / ".state")))
+
+DEBUG = env_bool("DEBUG", False)
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in STATE_DIR.
+
+    Keeping it on disk means sessions survive restarts of the demo stack without the
+    user having to invent a key; production sets SECRET_KEY explicitly.
+    """
+    key = env_str("SECRET_KEY")
+    if key:
+        return key
+    path = STATE_DIR / "secret_key"
+    if not path.exists():
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "calls",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+]
+
+ROOT_URLCONF = "dashboard.urls"
+WSGI_APPLICATION = "dashboard.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict:
+    url = env_str("DATABASE_URL", f"sqlite:///{STATE_DIR / 'db.sqlite3'}")
+    try:
+        config = dj_database_url.parse(url, conn_max_age=0)
+    except Exception as exc:  # dj-database-url raises several types for a bad URL
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        config["OPTIONS"] = {
+            # Web, worker and beat write at once: WAL lets readers run beside the writer,
+            # IMMEDIATE takes the write lock at BEGIN (no deadlocked lock upgrades), and the
+            # timeout makes a writer wait for the lock instead of failing "database is locked".
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+        # A file, not memory, so a Celery worker started by the tests shares the test DB.
+        config["TEST"] = {"NAME": str(STATE_DIR / "test-db.sqlite3")}
+    elif config["ENGINE"] == "django.db.backends.postgresql":
+        config["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+        config["CONN_HEALTH_CHECKS"] = True
+    else:
+        raise ImproperlyConfigured("DATABASE_URL must be a sqlite:// or postgres:// URL")
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "calls:list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = STATE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True  # serve straight from static/ without collectstatic in demo mode
+
+# --- Redis -----------------------------------------------------------------------------
+# Unset REDIS_URL means "embedded": bin/up starts a private redis-server on this port.
+REDIS_EMBEDDED = not env_str("REDIS_URL")
+EMBEDDED_REDIS_PORT = env_int("EMBEDDED_REDIS_PORT", 6390, minimum=1, maximum=65535)
+REDIS_URL = env_url(
+    "REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0", schemes=("redis", "rediss", "unix")
+)
+
+# --- Catapult ----------------------------------------------------------------------------
+# With no account configured, the dashboard talks to the built-in simulator (demo mode).
+_ACCOUNT_VARS = ("CATAPULT_USER_ID", "CATAPULT_API_TOKEN", "CATAPULT_API_SECRET")
+_account = {name: env_str(name) for name in _ACCOUNT_VARS}
+if any(_account.values()) and not all(_account.values()):
+    missing = ", ".join(name for name, value in _account.items() if not value)
+    raise ImproperlyConfigured(f"Set all of {', '.join(_ACCOUNT_VARS)}; missing: {missing}")
+
+CATAPULT_SIMULATOR = not any(_account.values())
+SIMULATOR_PORT = env_int("SIMULATOR_PORT", 8900, minimum=1, maximum=65535)
+SIMULATOR_CALLS_PER_MINUTE = env_float("SIMULATOR_CALLS_PER_MINUTE", 12.0, minimum=0)
+SIMULATOR_PRELOAD = env_int("SIMULATOR_PRELOAD", 300, minimum=0)
+if CATAPULT_SIMULATOR:
+    CATAPULT_BASE_URL = env_url("CATAPULT_BASE_URL", f"http://127.0.0.1:{SIMULATOR_PORT}")
+    CATAPULT_USER_ID = "u-demo"
+    CATAPULT_API_TOKEN = "demo-token"
+    CATAPULT_API_SECRET = "demo-secret"  # noqa: S105 - the simulator's public demo credentials
+else:
+    CATAPULT_BASE_URL = env_url("CATAPULT_BASE_URL", "https://api.catapult.inetwork.com")
+    CATAPULT_USER_ID = _account["CATAPULT_USER_ID"]
+    CATAPULT_API_TOKEN = _account["CATAPULT_API_TOKEN"]
+    CATAPULT_API_SECRET = _account["CATAPULT_API_SECRET"]
+CATAPULT_CONNECT_TIMEOUT = env_float("CATAPULT_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+CATAPULT_READ_TIMEOUT = env_float("CATAPULT_READ_TIMEOUT", 30.0, minimum=0.1)
+
+# --- Sync --------------------------------------------------------------------------------
+SYNC_INTERVAL_SECONDS = env_int("SYNC_INTERVAL_SECONDS", 10, minimum=1)
+# How far before the newest start time of the last complete cycle a walk goes on
+# looking: it absorbs page drift and calls that appear in the list late.
+SYNC_LOOKBACK_SECONDS = env_int("SYNC_LOOKBACK_SECONDS", 300, minimum=0)
+SYNC_PAGE_SIZE = env_int("SYNC_PAGE_SIZE", 1000, minimum=1, maximum=1000)
+# A cycle that has not finished in this time has its lock expire (a dead worker's lock
+# must not block syncing forever); the task's hard time limit is the same number.
+SYNC_LOCK_TIMEOUT_SECONDS = env_int("SYNC_LOCK_TIMEOUT_SECONDS", 600, minimum=10)
+SYNC_MAX_RETRIES = env_int("SYNC_MAX_RETRIES", 4, minimum=0)
+# First cycle on an empty database: how many days of history to read (0 = all of it).
+SYNC_BACKFILL_DAYS = env_int("SYNC_BACKFILL_DAYS", 0, minimum=0)
+# Live calls older than this are fetched by id instead of walking the list back to them.
+SYNC_MAX_WALK_BACK_SECONDS = env_int("SYNC_MAX_WALK_BACK_SECONDS", 3600, minimum=60)
+SYNC_RUN_RETENTION_DAYS = env_int("SYNC_RUN_RETENTION_DAYS", 7, minimum=1)
+
+# --- Celery ------------------------------------------------------------------------------
+CELERY_BROKER_URL = REDIS_URL
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is redelivered, not lost
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # no worker hoards tasks another could run
+CELERY_TASK_SOFT_TIME_LIMIT = SYNC_LOCK_TIMEOUT_SECONDS - 30
+CELERY_TASK_TIME_LIMIT = SYNC_LOCK_TIMEOUT_SECONDS
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Must exceed the longest task run, or Redis redelivers a task that is still running.
+    "visibility_timeout": SYNC_LOCK_TIMEOUT_SECONDS * 2,
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "sync-calls": {
+        "task": "calls.tasks.sync_calls",
+        "schedule": float(SYNC_INTERVAL_SECONDS),
+        # A cycle that waited a whole interval in the queue is stale: drop it rather than
+        # let a backlog of identical cycles pile up behind a slow API.
+        "options": {"expires": float(SYNC_INTERVAL_SECONDS)},
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(STATE_DIR / "celerybeat-schedule")
+
+# --- Logging -----------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {LOG_LEVEL!r}"
+    )
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"urllib3": {"level": "WARNING"}},
+}
+
+# --- Production hardening (active whenever DEBUG is off) ---------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+# No inline script or style anywhere: htmx is configured (base.html) not to need eval
+# or inline styles, and every script is a vendored static file.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}

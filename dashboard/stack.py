@@ -1,0 +1,238 @@
+"""Run the whole stack in the foreground: what `bin/up` ends in.
+
+Starts, in order: embedded Redis (when REDIS_URL is unset), the Catapult simulator
+(when no CATAPULT_* account is configured), web (gunicorn), Celery worker and Celery
+beat. Their output is interleaved with a name prefix. Ctrl-C or SIGTERM stops every
+process it started; if one of them dies, the rest are stopped too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from dashboard.embedded_redis import EmbeddedRedis, port_open, wait_for_port
+
+DEMO_USERNAME = "operator"
+
+
+def _die_with_parent() -> None:
+    """Children get SIGTERM if the supervisor itself is killed, so nothing is orphaned."""
+    with contextlib.suppress(OSError):  # not Linux: no such safety net, nothing else changes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    os.setsid()  # Ctrl-C reaches the supervisor only; it stops the children in order
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    port: int | None = None
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+
+class Stack:
+    def __init__(self, web_port: int, out=sys.stdout):
+        self.web_port = web_port
+        self.out = out
+        self.children: list[Child] = []
+        self.stopping = threading.Event()
+        self.write_lock = threading.Lock()
+
+    def say(self, name: str, line: str) -> None:
+        with self.write_lock:
+            self.out.write(f"{name:<9}| {line.rstrip()}\n")
+            self.out.flush()
+
+    def plan(self) -> list[Child]:
+        python = sys.executable
+        children = []
+        if settings.REDIS_EMBEDDED:
+            redis = EmbeddedRedis(settings.EMBEDDED_REDIS_PORT, settings.STATE_DIR / "redis")
+            children.append(Child("redis", redis.command(), settings.EMBEDDED_REDIS_PORT))
+        if settings.CATAPULT_SIMULATOR:
+            children.append(
+                Child(
+                    "simulator",
+                    [
+                        python,
+                        "-m",
+                        "catapult_sim",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(settings.SIMULATOR_PORT),
+                        "--user-id",
+                        settings.CATAPULT_USER_ID,
+                        "--api-token",
+                        settings.CATAPULT_API_TOKEN,
+                        "--api-secret",
+                        settings.CATAPULT_API_SECRET,
+                        "--calls-per-minute",
+                        str(settings.SIMULATOR_CALLS_PER_MINUTE),
+                        "--preload",
+                        str(settings.SIMULATOR_PRELOAD),
+                    ],
+                    settings.SIMULATOR_PORT,
+                )
+            )
+        children += [
+            Child(
+                "web",
+                [
+                    python,
+                    "-m",
+                    "gunicorn",
+                    "dashboard.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{self.web_port}",
+                    "--workers",
+                    "2",
+                    "--threads",
+                    "4",
+                    "--access-logfile",
+                    "-",
+                ],
+                self.web_port,
+            ),
+            Child(
+                "worker",
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "dashboard",
+                    "worker",
+                    "--loglevel",
+                    "INFO",
+                    "--concurrency",
+                    "2",
+                ],
+            ),
+            Child(
+                "beat",
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "dashboard",
+                    "beat",
+                    "--loglevel",
+                    "INFO",
+                    "--schedule",
+                    settings.CELERY_BEAT_SCHEDULE_FILENAME,
+                ],
+            ),
+        ]
+        return children
+
+    def run(self) -> int:
+        self.children = self.plan()
+        busy = [c for c in self.children if c.port and port_open(c.port)]
+        if busy:
+            ports = ", ".join(f"{c.port} ({c.name})" for c in busy)
+            self.say("stack", f"Port already in use: {ports}. Is another stack running?")
+            return 1
+        (settings.STATE_DIR / "redis").mkdir(parents=True, exist_ok=True)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.stopping.set())
+        try:
+            for child in self.children:
+                if self.stopping.is_set() or not self.start(child):
+                    return 1
+            login = ensure_demo_login()
+            self.enqueue_first_sync()
+            self.say("stack", f"Dashboard: http://127.0.0.1:{self.web_port}/")
+            if login:
+                self.say("stack", f"Log in as '{login[0]}' with password '{login[1]}'")
+            if settings.CATAPULT_SIMULATOR:
+                self.say("stack", f"Catapult simulator: {settings.CATAPULT_BASE_URL}")
+            self.say("stack", "Press Ctrl-C to stop everything.")
+            return self.supervise()
+        finally:
+            self.stop_all()
+
+    def start(self, child: Child) -> bool:
+        child.process = subprocess.Popen(
+            child.argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads touch the child side
+        )
+        threading.Thread(target=self.pump, args=(child,), daemon=True).start()
+        if child.port and not wait_for_port(child.port, 30, process=child.process):
+            self.say("stack", f"{child.name} did not start listening on port {child.port}")
+            return False
+        self.say("stack", f"started {child.name} (pid {child.process.pid})")
+        return True
+
+    def pump(self, child: Child) -> None:
+        for line in child.process.stdout:
+            self.say(child.name, line)
+
+    def supervise(self) -> int:
+        while not self.stopping.wait(0.5):
+            for child in self.children:
+                if child.process.poll() is not None:
+                    self.say("stack", f"{child.name} exited with code {child.process.returncode}")
+                    return 1
+        self.say("stack", "Stopping…")
+        return 0
+
+    def stop_all(self) -> None:
+        for child in reversed(self.children):
+            if child.process and child.process.poll() is None:
+                child.process.terminate()
+        deadline = time.monotonic() + 15
+        for child in reversed(self.children):
+            if not child.process:
+                continue
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.say("stack", f"{child.name} did not stop in time; killing it")
+                child.process.kill()
+                child.process.wait()
+
+    def enqueue_first_sync(self) -> None:
+        """Sync at once instead of waiting a whole beat interval for the first cycle."""
+        from calls.tasks import sync_calls
+
+        sync_calls.apply_async(expires=settings.SYNC_INTERVAL_SECONDS * 3)
+
+
+def ensure_demo_login() -> tuple[str, str] | None:
+    """An operator login for the demo, password kept in .state/ so it survives restarts.
+
+    Only in simulator mode: against a real account, users are created deliberately.
+    """
+    if not settings.CATAPULT_SIMULATOR:
+        return None
+    from django.contrib.auth import get_user_model
+
+    from calls.roles import OPERATOR, assign_role
+
+    path = settings.STATE_DIR / "demo-password"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(9))
+    password = path.read_text().strip()
+    user, _ = get_user_model().objects.get_or_create(username=DEMO_USERNAME)
+    if not user.check_password(password):
+        user.set_password(password)
+    assign_role(user, OPERATOR)
+    return DEMO_USERNAME, password

@@ -1,0 +1,83 @@
+"""Fixtures for talking to the real parts: Redis, the simulator over HTTP, a Celery worker."""
+
+import os
+from datetime import UTC, datetime
+
+import pytest
+import redis as redis_lib
+from catapult_sim.testing import running_simulator
+
+from calls.catapult import CatapultClient, RetryPolicy
+from calls.locks import SYNC_LOCK_NAME
+from catapult_sim.clock import ManualClock
+from dashboard.embedded_redis import EmbeddedRedis, free_port
+
+SIM_USER = "u-test"
+SIM_TOKEN = "test-token"
+SIM_SECRET = "test-secret-value"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """REDIS_URL when the environment gives one (CI), else a private redis-server."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    server = EmbeddedRedis(free_port(), tmp_path_factory.mktemp("redis")).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _redis_settings(redis_url, settings):
+    settings.REDIS_URL = redis_url
+    redis_lib.Redis.from_url(redis_url).delete(SYNC_LOCK_NAME)
+
+
+@pytest.fixture
+def clock():
+    return ManualClock(start=datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def sim(clock):
+    """A simulator on a loopback port with a manual clock: time moves only when told."""
+    with running_simulator(
+        user_id=SIM_USER, api_token=SIM_TOKEN, api_secret=SIM_SECRET, seed=7, clock=clock
+    ) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def catapult_settings(sim, settings):
+    settings.CATAPULT_BASE_URL = sim.base_url
+    settings.CATAPULT_USER_ID = SIM_USER
+    settings.CATAPULT_API_TOKEN = SIM_TOKEN
+    settings.CATAPULT_API_SECRET = SIM_SECRET
+    settings.CATAPULT_READ_TIMEOUT = 5.0
+    return settings
+
+
+@pytest.fixture
+def no_sleep():
+    """A sleep that records instead of waiting, for retry tests that assert the waits."""
+    waits = []
+    return waits, waits.append
+
+
+@pytest.fixture
+def client_for(sim):
+    def make(retry: RetryPolicy | None = None, sleep=None, **kwargs) -> CatapultClient:
+        extra = {"sleep": sleep} if sleep else {}
+        return CatapultClient(
+            sim.base_url,
+            SIM_USER,
+            SIM_TOKEN,
+            SIM_SECRET,
+            read_timeout=kwargs.get("read_timeout", 5.0),
+            retry=retry or RetryPolicy(),
+            **extra,
+        )
+
+    return make

@@ -1,0 +1,233 @@
+"""The sync engine against the simulator over HTTP, on the test database."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+import redis
+from django.core.management import call_command
+from django.db import connection
+
+from calls import sync
+from calls.catapult import CatapultClient, RetryPolicy
+from calls.locks import SYNC_LOCK_NAME
+from calls.models import Call, CallEvent, SyncRun
+
+pytestmark = pytest.mark.django_db
+
+
+def _snapshot():
+    calls = sorted(Call.objects.values_list("catapult_id", "state", "raw", "hangup_cause"))
+    events = sorted(
+        CallEvent.objects.values_list("call__catapult_id", "catapult_id", "name", "data")
+    )
+    return calls, events
+
+
+def _sim_events(sim):
+    return sorted(
+        (call["id"], event["id"])
+        for call in sim.calls_snapshot()
+        for event in sim.events_snapshot(call["id"])
+    )
+
+
+def test_first_cycle_backfills_every_page(sim, catapult_settings):
+    catapult_settings.SYNC_PAGE_SIZE = 100
+    sim.preload(250, events_per_call=8)
+    run = sync.run_cycle()
+    assert run.outcome == SyncRun.Outcome.SUCCESS, run.error
+    assert run.pages == 3
+    assert run.calls_created == 250 and Call.objects.count() == 250
+    assert run.events_stored == CallEvent.objects.count() == len(_sim_events(sim))
+    assert run.api_requests == 3 + 250  # list pages + one event list per call
+    assert sorted(CallEvent.objects.values_list("call__catapult_id", "catapult_id")) == _sim_events(
+        sim
+    )
+    assert not Call.objects.filter(events_pending=True).exists()
+
+
+def test_cycle_run_twice_gives_the_same_database(sim, catapult_settings):
+    sim.preload(120, events_per_call=8, live=5)
+    first = sync.run_cycle()
+    before = _snapshot()
+    second = sync.run_cycle()
+    assert first.outcome == second.outcome == SyncRun.Outcome.SUCCESS
+    assert _snapshot() == before
+    assert (second.calls_created, second.calls_updated, second.events_stored) == (0, 0, 0)
+    # The second cycle reads one page and the events of the live calls only.
+    assert second.api_requests == 1 + Call.objects.filter(state__in=Call.LIVE_STATES).count()
+
+
+def test_call_that_completes_is_updated_next_cycle(sim, catapult_settings):
+    call_id = sim.create_inbound_call(auto_answer=True)
+    sync.run_cycle()
+    call = Call.objects.get(catapult_id=call_id)
+    assert call.state == "active" and call.events_pending
+    sim.advance(42)
+    sim.hangup(call_id, cause="NORMAL_CLEARING")
+    run = sync.run_cycle()
+    call.refresh_from_db()
+    assert run.calls_updated == 1
+    assert call.state == "completed" and call.end_time is not None
+    assert call.hangup_cause == "NORMAL_CLEARING"
+    assert call.events.filter(name="hangup").count() == 1
+    assert not call.events_pending  # final and read once more: never fetched again
+    third = sync.run_cycle()
+    assert third.api_requests == 1
+
+
+def test_events_are_not_duplicated(sim, catapult_settings):
+    live = [sim.create_inbound_call(auto_answer=True) for _ in range(3)]
+    for _ in range(4):
+        sim.advance(5)
+        sync.run_cycle()
+    for call_id in live:
+        sim.hangup(call_id)
+    sync.run_cycle()
+    sync.run_cycle()
+    stored = list(CallEvent.objects.values_list("call__catapult_id", "catapult_id"))
+    assert len(stored) == len(set(stored))
+    assert sorted(stored) == _sim_events(sim)
+
+
+def test_live_call_beyond_the_walk_is_fetched_by_id(sim, catapult_settings):
+    catapult_settings.SYNC_PAGE_SIZE = 10
+    catapult_settings.SYNC_LOOKBACK_SECONDS = 0
+    catapult_settings.SYNC_MAX_WALK_BACK_SECONDS = 60
+    old_live = sim.create_inbound_call(auto_answer=True)
+    sync.run_cycle()
+    sim.advance(3600)  # an hour later, with 30 newer calls in front of it
+    sim.preload(30, events_per_call=1, span=timedelta(seconds=60))
+    sim.hangup(old_live)
+    sim.reset_stats()
+    run = sync.run_cycle()
+    assert run.outcome == SyncRun.Outcome.SUCCESS, run.error
+    assert Call.objects.get(catapult_id=old_live).state == "completed"
+    by_route = sim.stats()["by_route"]
+    assert by_route.get("GET /calls/{id}") == 1
+
+
+def test_rate_limit_in_the_middle_of_a_cycle_is_waited_out(sim, catapult_settings):
+    catapult_settings.SYNC_PAGE_SIZE = 10
+    sim.preload(25, events_per_call=2)
+    sim.faults.add("rate_limited", path=r"/calls$", count=1, delay=1.0)
+    run = sync.run_cycle()
+    assert run.outcome == SyncRun.Outcome.SUCCESS, run.error
+    assert Call.objects.count() == 25
+    assert sim.stats()["by_status"].get(429) == 1
+
+
+@pytest.mark.parametrize("kind", ["truncated", "non_json", "wrong_shape"])
+def test_malformed_page_is_recorded_without_partial_rows(sim, catapult_settings, kind):
+    catapult_settings.SYNC_PAGE_SIZE = 10
+    sim.preload(25, events_per_call=2)
+    sim.faults.add(kind, path=r"/calls$", count=1, after=1)  # the second page is bad
+    run = sync.run_cycle()
+    assert run.outcome == SyncRun.Outcome.FAILED
+    assert "Catapult API" in run.error or "lacks" in run.error
+    # Page 1 is complete and valid; nothing of the bad page was written.
+    assert Call.objects.count() == 10
+    assert CallEvent.objects.count() == 0  # the cycle stopped before the event phase
+    good = sync.run_cycle()
+    assert good.outcome == SyncRun.Outcome.SUCCESS
+    assert Call.objects.count() == 25
+
+
+def test_malformed_event_list_fails_only_that_call(sim, catapult_settings):
+    sim.preload(5, events_per_call=3)
+    sim.faults.add("truncated", path=r"/events$", count=1)
+    run = sync.run_cycle()
+    assert run.outcome == SyncRun.Outcome.FAILED
+    assert run.events_pending == 1 and "1 call(s)" in run.error
+    assert Call.objects.filter(events_pending=True).count() == 1
+    sync.run_cycle()
+    assert sorted(CallEvent.objects.values_list("call__catapult_id", "catapult_id")) == _sim_events(
+        sim
+    )
+
+
+def test_api_down_is_recorded_in_plain_words(sim, catapult_settings):
+    catapult_settings.SYNC_MAX_RETRIES = 1
+    sim.faults.add("error", path=r"/calls$", status=503, count=None)
+    run = sync.run_cycle(
+        CatapultClient.from_settings(retry=RetryPolicy(attempts=1, backoff_base=0.01))
+    )
+    assert run.outcome == SyncRun.Outcome.FAILED
+    assert run.error and run.api_requests == 2
+    assert catapult_settings.CATAPULT_API_SECRET not in run.error
+
+
+def test_a_cycle_is_skipped_while_another_holds_the_lock(sim, catapult_settings, redis_url):
+    holder = redis.Redis.from_url(redis_url).lock(SYNC_LOCK_NAME, timeout=30)
+    assert holder.acquire(blocking=False)
+    try:
+        run = sync.run_cycle()
+    finally:
+        holder.release()
+    assert run.outcome == SyncRun.Outcome.SKIPPED
+    assert sim.stats()["requests"] == 0
+
+
+def test_the_lock_expires_when_its_holder_dies(sim, catapult_settings, redis_url):
+    catapult_settings.SYNC_LOCK_TIMEOUT_SECONDS = 1
+    # A worker that took the lock and died: nobody will release it.
+    redis.Redis.from_url(redis_url).lock(SYNC_LOCK_NAME, timeout=1).acquire(blocking=False)
+    assert sync.run_cycle().outcome == SyncRun.Outcome.SKIPPED
+    import time
+
+    time.sleep(1.2)
+    assert sync.run_cycle().outcome == SyncRun.Outcome.SUCCESS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_cycles_at_once_only_one_runs(sim, catapult_settings):
+    sim.preload(60, events_per_call=4)
+    sim.faults.add("delay", path=r"/calls$", count=1, delay=0.5)  # keep the first one busy
+    runs = []
+
+    def cycle():
+        runs.append(sync.run_cycle())
+        connection.close()
+
+    threads = [threading.Thread(target=cycle) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    outcomes = sorted(run.outcome for run in runs)
+    assert outcomes == [SyncRun.Outcome.SKIPPED, SyncRun.Outcome.SUCCESS]
+    assert Call.objects.count() == 60
+    assert CallEvent.objects.count() == len(_sim_events(sim))
+
+
+def test_upserts_are_idempotent_without_the_lock(sim, catapult_settings):
+    """Even two cycles that both ran (lock lost) leave no duplicates."""
+    sim.preload(30, events_per_call=3)
+    client = CatapultClient.from_settings()
+    sync._locked_cycle(client, sync.timezone.now())
+    Call.objects.update(events_pending=True)
+    sync._locked_cycle(client, sync.timezone.now())
+    assert Call.objects.count() == 30
+    assert CallEvent.objects.count() == len(_sim_events(sim))
+
+
+def test_sync_calls_command_prints_a_summary(sim, catapult_settings, capsys):
+    sim.preload(4, events_per_call=2)
+    call_command("sync_calls")
+    out = capsys.readouterr().out
+    assert "Succeeded" in out and "4 calls new" in out
+
+
+def test_callback_password_is_never_stored(sim, catapult_settings, client_for):
+    client = client_for()
+    client.create_call(
+        from_=sim.account_numbers[0],
+        to="+19195550100",
+        callbackUrl="http://hook:hunter2-secret@127.0.0.1:9/cb",
+    )
+    sync.run_cycle()
+    call = Call.objects.get()
+    assert "hunter2-secret" not in call.callback_url
+    assert "hunter2-secret" not in str(call.raw)
+    assert call.callback_url == "http://hook:***@127.0.0.1:9/cb"
