@@ -46,13 +46,13 @@ def main() -> None:
     import django
 
     django.setup()
-    from catapult_sim.testing import running_simulator
     from django.conf import settings
     from django.core.management import call_command
 
     from calls import sync
     from calls.catapult import CatapultClient
     from calls.models import Call, CallEvent
+    from catapult_sim.testing import running_simulator
 
     call_command("migrate", "calls", "zero", verbosity=0, interactive=False)
     call_command("migrate", verbosity=0, interactive=False)

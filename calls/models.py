@@ -26,12 +26,15 @@ class Call(models.Model):
     # Digits only ('' for SIP URIs): what number search matches against.
     from_digits = models.CharField(max_length=32, blank=True)
     to_digits = models.CharField(max_length=32, blank=True)
-    # Not limited to State: an API that invents a state must not make the sync fail.
-    state = models.CharField(max_length=16)
-    start_time = models.DateTimeField(null=True, blank=True)
+    # Choices are for display: bulk upserts do not validate them, so a state the API
+    # invents is stored as it came instead of failing the sync.
+    state = models.CharField(max_length=16, choices=State.choices)
+    start_time = models.DateTimeField()
     active_time = models.DateTimeField(null=True, blank=True)
     end_time = models.DateTimeField(null=True, blank=True)
     chargeable_duration = models.PositiveIntegerField(null=True, blank=True)
+    # Talk time in seconds (answer to end), set once the call has ended: duration filters.
+    duration = models.PositiveIntegerField(null=True, blank=True)
     call_timeout = models.PositiveIntegerField(null=True, blank=True)
     # Callback URLs are stored with any password in them replaced by "***".
     callback_url = models.TextField(blank=True)
@@ -39,6 +42,8 @@ class Call(models.Model):
     callback_timeout = models.PositiveIntegerField(null=True, blank=True)
     fallback_url = models.TextField(blank=True)
     recording_enabled = models.BooleanField(default=False)
+    # Sticky: once recording was on, the call has a recording even after it is turned off.
+    has_recording = models.BooleanField(default=False)
     recording_file_format = models.CharField(max_length=8, blank=True)
     transcription_enabled = models.BooleanField(default=False)
     tag = models.TextField(blank=True)
@@ -155,3 +160,65 @@ class SyncRun(models.Model):
         if self.error:
             text += f" - {self.error}"
         return text
+
+
+ACTION_LABELS = {
+    "answer": "Answer",
+    "reject": "Reject",
+    "hangup": "Hang up",
+    "record_on": "Recording on",
+    "record_off": "Recording off",
+    "transfer": "Transfer",
+    "place_call": "Place call",
+}
+
+
+class AuditEntry(models.Model):
+    """One operator action attempt and what the API answered. Append-only."""
+
+    class Outcome(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted by the API"
+        REFUSED = "refused", "Refused by the API"
+        FAILED = "failed", "API unreachable"
+        DENIED = "denied", "Not allowed"
+
+    at = models.DateTimeField()
+    user = models.ForeignKey("auth.User", null=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150)  # kept if the user is deleted
+    call = models.ForeignKey(
+        Call, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit"
+    )
+    call_catapult_id = models.CharField(max_length=64, blank=True)
+    action = models.CharField(max_length=32)
+    params = models.JSONField(default=dict, blank=True)  # what was asked
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    api_status = models.PositiveIntegerField(null=True, blank=True)
+    api_code = models.CharField(max_length=64, blank=True)
+    message = models.TextField(blank=True)  # what the API (or the server) answered, in words
+    # The state the call should reach if the action works: drives "pending" on the page.
+    expected_state = models.CharField(max_length=16, blank=True)
+    new_call_id = models.CharField(max_length=64, blank=True)  # transfer B-leg / placed call
+
+    class Meta:
+        indexes = [
+            # Audit page, newest first (optionally by operator): keyset on (at, id).
+            models.Index(fields=["-at", "-id"], name="audit_newest_idx"),
+            models.Index(fields=["username", "-at"], name="audit_by_user_idx"),
+            # A call's timeline and pending-action look-ups.
+            models.Index(fields=["call", "at"], name="audit_call_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} {self.action} {self.call_catapult_id} {self.outcome}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Audit entries are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit entries are append-only")
+
+    @property
+    def action_label(self) -> str:
+        return ACTION_LABELS.get(self.action, self.action)

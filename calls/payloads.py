@@ -104,6 +104,14 @@ def call_fields(payload: dict) -> dict:
         raise MalformedResponse("'sipHeaders' should be an object")
     from_number = _text(payload, "from", 255)
     to_number = _text(payload, "to", 255)
+    start_time = parse_time(payload.get("startTime"), "startTime")
+    if start_time is None:
+        raise MalformedResponse("A call has no startTime")
+    active_time = parse_time(payload.get("activeTime"), "activeTime")
+    end_time = parse_time(payload.get("endTime"), "endTime")
+    duration = None
+    if active_time and end_time and end_time >= active_time:
+        duration = int((end_time - active_time).total_seconds())
     direction = _text(payload, "direction")
     if direction not in ("", "in", "out"):
         raise MalformedResponse("'direction' should be in or out")
@@ -115,10 +123,11 @@ def call_fields(payload: dict) -> dict:
         "from_digits": digits(from_number)[:32],
         "to_digits": digits(to_number)[:32],
         "state": payload["state"][:16],
-        "start_time": parse_time(payload.get("startTime"), "startTime"),
-        "active_time": parse_time(payload.get("activeTime"), "activeTime"),
-        "end_time": parse_time(payload.get("endTime"), "endTime"),
+        "start_time": start_time,
+        "active_time": active_time,
+        "end_time": end_time,
         "chargeable_duration": _count(payload, "chargeableDuration"),
+        "duration": duration,
         "call_timeout": _count(payload, "callTimeout"),
         "callback_url": redact_url(_text(payload, "callbackUrl")),
         "callback_http_method": _text(payload, "callbackHttpMethod", 8),

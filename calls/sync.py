@@ -200,7 +200,7 @@ def upsert_calls(rows: list[dict]) -> tuple[int, int]:
     existing = {
         c["catapult_id"]: c
         for c in Call.objects.filter(catapult_id__in=[r["catapult_id"] for r in rows]).values(
-            "catapult_id", "raw", "state", "events_pending"
+            "catapult_id", "raw", "state", "events_pending", "has_recording"
         )
     }
     created = updated = 0
@@ -211,11 +211,20 @@ def upsert_calls(rows: list[dict]) -> tuple[int, int]:
             continue  # unchanged: no write
         if old is None:
             created += 1
-            pending = True
+            pending, had_recording = True, False
         else:
             updated += 1
             pending = old["events_pending"] or old["state"] != row["state"]
-        to_write.append(Call(**row, first_seen_at=now, synced_at=now, events_pending=pending))
+            had_recording = old["has_recording"]
+        to_write.append(
+            Call(
+                **row,
+                first_seen_at=now,
+                synced_at=now,
+                events_pending=pending,
+                has_recording=had_recording or row["recording_enabled"],
+            )
+        )
     if to_write:
         with transaction.atomic():
             Call.objects.bulk_create(
@@ -285,3 +294,22 @@ def store_events(batch: Iterable[tuple[int, str, list[dict]]]) -> int:
             call_updates, ["events_pending", "events_synced_at", "hangup_cause"]
         )
     return len(new_events)
+
+
+def refresh_call(client: CatapultClient, catapult_id: str, *, quiet: bool = False) -> Call | None:
+    """Fetch one call and its events now ("refresh now", a just-placed call).
+
+    With quiet=True an API failure returns what we have instead of raising: the next
+    cycle brings the call anyway.
+    """
+    try:
+        upsert_calls([call_fields(client.get_call(catapult_id))])
+        call = Call.objects.get(catapult_id=catapult_id)
+        events = [event_fields(e) for e in client.list_events(catapult_id)]
+    except CatapultError:
+        if not quiet:
+            raise
+        return Call.objects.filter(catapult_id=catapult_id).first()
+    store_events([(call.pk, call.state, events)])
+    call.refresh_from_db()
+    return call

@@ -1,11 +1,24 @@
+"""Pages and htmx partials. Each page is one template; htmx requests get a named partial."""
+
+import csv
+import re
+from collections.abc import Iterator
+
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.db.models import Avg, Count, Q
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
-from calls.models import Call
+from calls import actions, numbers, pagination, sync, timeline
+from calls.catapult import CatapultClient, CatapultError
+from calls.filters import KNOWN_CAUSES, AuditFilterForm, CallFilterForm
+from calls.forms import PlaceCallForm, RecordingForm, TransferForm
+from calls.models import AuditEntry, Call
 from calls.status import sync_status
 
 PAGE_SIZE = 50
@@ -15,14 +28,384 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
+def _page_context(request: HtmxHttpRequest) -> dict:
+    status = sync_status()
+    return {
+        "status": status,
+        "can_act": actions.can_act(request.user),
+        "actions_blocked": (
+            f"The Catapult API is not answering ({status.last_run.error})"
+            if status.api_down
+            else ""
+        ),
+    }
+
+
+# --- calls list ---------------------------------------------------------------------------
+
+
 @require_GET
 @login_required
 @vary_on_headers("HX-Request")
 def call_list(request: HtmxHttpRequest) -> HttpResponse:
-    calls = Call.objects.order_by("-start_time", "-id")[:PAGE_SIZE]
-    context = {"calls": calls, "status": sync_status()}
+    form = CallFilterForm(request.GET)
+    context = {**_page_context(request), "form": form, "causes": KNOWN_CAUSES}
+    if not form.is_valid():
+        template = "calls/call_list.html#calls-table" if request.htmx else "calls/call_list.html"
+        return render(request, template, {**context, "page": None}, status=400)
+    page = pagination.keyset_page(
+        form.filter(Call.objects.all()),
+        "start_time",
+        before=form.cleaned_data["before"],
+        after=form.cleaned_data["after"],
+        size=PAGE_SIZE,
+    )
+    context.update(
+        page=page,
+        query=form.number_query(),
+        pending=actions.pending_entries(page.rows),
+        has_live=any(call.is_live for call in page.rows),
+        base_query=_query_without(request, "before", "after"),
+    )
     template = "calls/call_list.html#calls-table" if request.htmx else "calls/call_list.html"
     return render(request, template, context)
+
+
+def _query_without(request: HttpRequest, *names: str) -> str:
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()
+
+
+_PLAIN_NUMBER = re.compile(r"^\+\d{1,20}$")  # an E.164 number is data, not a formula
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@require_GET
+@login_required
+def call_export(request: HtmxHttpRequest) -> HttpResponse:
+    """Exactly the filtered list as CSV, streamed in chunks, times in the viewer's zone."""
+    form = CallFilterForm(request.GET)
+    if not form.is_valid():
+        return HttpResponse(
+            "Invalid filters: "
+            + "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()),
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    qs = form.filter(Call.objects.all()).order_by("-start_time", "-id")
+    response = StreamingHttpResponse(_csv_rows(qs), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="calls.csv"'
+    return response
+
+
+CSV_COLUMNS = [
+    "id",
+    "direction",
+    "from",
+    "to",
+    "state",
+    "hangup_cause",
+    "start_time",
+    "active_time",
+    "end_time",
+    "duration_s",
+    "chargeable_duration_s",
+    "recording",
+    "tag",
+]
+
+
+def _csv_rows(qs) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    zone = timezone.get_current_timezone()
+    yield writer.writerow(CSV_COLUMNS)
+    fields = (
+        "catapult_id",
+        "direction",
+        "from_number",
+        "to_number",
+        "state",
+        "hangup_cause",
+        "start_time",
+        "active_time",
+        "end_time",
+        "duration",
+        "chargeable_duration",
+        "has_recording",
+        "tag",
+    )
+
+    def local(moment):
+        return moment.astimezone(zone).isoformat() if moment else ""
+
+    for row in qs.values_list(*fields).iterator(chunk_size=2000):
+        (cid, direction, frm, to, state, cause, start, active, end, duration, charge, rec, tag) = (
+            row
+        )
+        yield writer.writerow(
+            [
+                cid,
+                direction,
+                _csv_safe(frm),
+                _csv_safe(to),
+                state,
+                cause,
+                local(start),
+                local(active),
+                local(end),
+                duration if duration is not None else "",
+                charge if charge is not None else "",
+                "yes" if rec else "no",
+                _csv_safe(tag),
+            ]
+        )
+
+
+def _csv_safe(text: str) -> str:
+    """Spreadsheets run cells starting with = + - @ as formulas; a quote disarms them."""
+    if text and text[0] in "=+-@\t\r" and not _PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+# --- one call -----------------------------------------------------------------------------
+
+
+def _call_or_404(catapult_id: str) -> Call:
+    if len(catapult_id) > 64:
+        raise Http404("No such call")
+    return get_object_or_404(Call, catapult_id=catapult_id)
+
+
+def _detail_context(request: HtmxHttpRequest, call: Call) -> dict:
+    events = list(call.events.order_by("time", "id"))
+    audit = list(call.audit.order_by("at", "id"))
+    related_ids = {a.new_call_id for a in audit if a.new_call_id}
+    related = Q(catapult_id__in=related_ids)
+    if call.bridge_id:
+        related |= Q(bridge_id=call.bridge_id)
+    if call.conference_id:
+        related |= Q(conference_id=call.conference_id)
+    legs = list(Call.objects.filter(related).exclude(pk=call.pk).order_by("start_time")[:20])
+    return {
+        **_page_context(request),
+        "call": call,
+        "timeline": timeline.build(call, events, audit),
+        "legs": legs,
+        "available": actions.available_actions(call),
+        "pending": actions.pending_entries([call]).get(call.pk),
+        "properties": sorted(call.raw.items()),
+        "transfer_form": TransferForm(),
+        "recording_form": RecordingForm(),
+    }
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def call_detail(request: HtmxHttpRequest, catapult_id: str) -> HttpResponse:
+    call = _call_or_404(catapult_id)
+    context = _detail_context(request, call)
+    partial = request.GET.get("partial")
+    if request.htmx and partial in ("timeline", "call-summary"):
+        return render(request, f"calls/call_detail.html#{partial}", context)
+    return render(request, "calls/call_detail.html", context)
+
+
+@require_GET
+@login_required
+def call_recordings(request: HtmxHttpRequest, catapult_id: str) -> HttpResponse:
+    """Recordings are read from the API when asked for: they are not synced."""
+    call = _call_or_404(catapult_id)
+    try:
+        recordings, error = CatapultClient.from_settings().list_recordings(call.catapult_id), ""
+    except CatapultError as exc:
+        recordings, error = [], str(exc)
+    return render(
+        request,
+        "calls/call_detail.html#recordings",
+        {"call": call, "recordings": recordings, "recordings_error": error},
+    )
+
+
+@require_POST
+@login_required
+def call_refresh(request: HtmxHttpRequest, catapult_id: str) -> HttpResponse:
+    call = _call_or_404(catapult_id)
+    error = ""
+    try:
+        call = sync.refresh_call(CatapultClient.from_settings(), call.catapult_id)
+    except CatapultError as exc:
+        error = f"Could not refresh: {exc}"
+    context = {**_detail_context(request, call), "refresh_error": error}
+    response = render(
+        request, "calls/call_detail.html#call-summary", context, status=502 if error else 200
+    )
+    return trigger_client_event(response, "timeline-changed")
+
+
+@require_POST
+@login_required
+def call_action(request: HtmxHttpRequest, catapult_id: str, name: str) -> HttpResponse:
+    call = _call_or_404(catapult_id)
+    if name not in actions.ACTIONS:
+        raise Http404("No such action")
+    form_class = {"transfer": TransferForm, "record_on": RecordingForm}.get(name)
+    params = {}
+    if form_class:
+        form = form_class(request.POST)
+        if not form.is_valid():
+            context = {**_detail_context(request, call), "action_error": _form_errors(form)}
+            if name == "transfer":
+                context["transfer_form"] = form
+            return _action_response(request, call, context, status=400)
+        params = form.cleaned_data
+    result = actions.perform(request.user, call, name, params)
+    call.refresh_from_db()
+    status = 200 if result.ok else _status_for(result.entry)
+    context = {**_detail_context(request, call)}
+    context["action_result"] = result
+    return _action_response(request, call, context, status=status)
+
+
+def _status_for(entry: AuditEntry) -> int:
+    if entry.outcome == AuditEntry.Outcome.DENIED:
+        return 403 if "role" in entry.message else 409
+    if entry.outcome == AuditEntry.Outcome.FAILED:
+        return 503
+    return 502 if (entry.api_status or 500) >= 500 else 409
+
+
+def _action_response(request, call, context, *, status: int) -> HttpResponse:
+    """The list's row or the detail page's summary, whichever the button was in."""
+    if request.POST.get("from") == "row":
+        context["pending"] = actions.pending_entries([call])
+        template = "calls/call_list.html#call-row"
+    else:
+        template = "calls/call_detail.html#call-summary"
+    response = render(request, template, context, status=status)
+    return trigger_client_event(response, "timeline-changed")
+
+
+def _form_errors(form) -> str:
+    return " ".join(
+        f"{form.fields[name].label or name}: {' '.join(errs)}"
+        if name in form.fields
+        else " ".join(errs)
+        for name, errs in form.errors.items()
+    )
+
+
+# --- numbers ------------------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def number_detail(request: HtmxHttpRequest, number: str) -> HttpResponse:
+    number = number[:255]
+    match = numbers.digits(number)
+    party = (
+        (Q(from_digits=match) | Q(to_digits=match))
+        if match
+        else (Q(from_number__iexact=number) | Q(to_number__iexact=number))
+    )
+    calls = Call.objects.filter(party)
+    before = request.GET.get("before", "")
+    try:
+        page = pagination.keyset_page(calls, "start_time", before=before, size=PAGE_SIZE)
+    except pagination.BadCursor:
+        page = pagination.keyset_page(calls, "start_time", size=PAGE_SIZE)
+    outcomes = list(
+        calls.values("state", "hangup_cause").annotate(n=Count("id")).order_by("-n")[:20]
+    )
+    stats = calls.aggregate(total=Count("id"), average=Avg("duration"))
+    live = list(calls.filter(state__in=Call.LIVE_STATES).order_by("-start_time")[:50])
+    context = {
+        **_page_context(request),
+        "number": number,
+        "page": page,
+        "outcomes": outcomes,
+        "stats": stats,
+        "live": live,
+        "pending": actions.pending_entries(page.rows + live),
+        "base_query": "",
+    }
+    return render(request, "calls/number_detail.html", context)
+
+
+# --- placing a call -----------------------------------------------------------------------
+
+
+@login_required
+def place_call(request: HtmxHttpRequest) -> HttpResponse:
+    if request.method not in ("GET", "POST"):
+        return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+    context = _page_context(request)
+    known = (
+        Call.objects.filter(direction="out")
+        .exclude(from_number="")
+        .values_list("from_number", flat=True)
+        .distinct()[:20]
+    )
+    if request.method == "GET":
+        return render(
+            request,
+            "calls/place_call.html",
+            {**context, "form": PlaceCallForm(), "known_numbers": known},
+        )
+    form = PlaceCallForm(request.POST)
+    if not form.is_valid():
+        return render(
+            request,
+            "calls/place_call.html#place-form",
+            {**context, "form": form, "known_numbers": known},
+            status=400,
+        )
+    result = actions.place_call(request.user, form.cleaned_data)
+    status = 200 if result.ok else _status_for(result.entry)
+    return render(
+        request,
+        "calls/place_call.html#place-form",
+        {
+            **context,
+            "form": form if not result.ok else PlaceCallForm(),
+            "result": result,
+            "known_numbers": known,
+        },
+        status=status,
+    )
+
+
+# --- audit --------------------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def audit_list(request: HtmxHttpRequest) -> HttpResponse:
+    form = AuditFilterForm(request.GET)
+    context = {**_page_context(request), "form": form}
+    template = "calls/audit_list.html#audit-table" if request.htmx else "calls/audit_list.html"
+    if not form.is_valid():
+        return render(request, template, {**context, "page": None}, status=400)
+    page = pagination.keyset_page(
+        form.filter(AuditEntry.objects.all()),
+        "at",
+        before=form.cleaned_data["before"],
+        size=PAGE_SIZE,
+    )
+    context.update(page=page, base_query=_query_without(request, "before", "after"))
+    return render(request, template, context)
+
+
+# --- status -------------------------------------------------------------------------------
 
 
 @require_GET

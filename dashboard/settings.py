@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "calls.middleware.ViewerTimezoneMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
 ]
 
@@ -136,6 +137,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on a missing folder
 WHITENOISE_USE_FINDERS = True  # serve straight from static/ without collectstatic in demo mode
 
 # --- Redis -----------------------------------------------------------------------------

@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 
 import pytest
 import redis as redis_lib
-from catapult_sim.testing import running_simulator
 
 from calls.catapult import CatapultClient, RetryPolicy
 from calls.locks import SYNC_LOCK_NAME
 from catapult_sim.clock import ManualClock
+from catapult_sim.testing import running_simulator
 from dashboard.embedded_redis import EmbeddedRedis, free_port
 
 SIM_USER = "u-test"
@@ -37,7 +37,8 @@ def _redis_settings(redis_url, settings):
 
 @pytest.fixture
 def clock():
-    return ManualClock(start=datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+    # Starts at the real time so data looks current ("today" filters); moves only when told.
+    return ManualClock(start=datetime.now(UTC).replace(microsecond=0))
 
 
 @pytest.fixture

@@ -97,9 +97,11 @@ def test_live_call_beyond_the_walk_is_fetched_by_id(sim, catapult_settings):
     catapult_settings.SYNC_MAX_WALK_BACK_SECONDS = 60
     old_live = sim.create_inbound_call(auto_answer=True)
     sync.run_cycle()
-    sim.advance(3600)  # an hour later, with 30 newer calls in front of it
+    sim.advance(3600)  # an hour later, 30 newer calls arrive and are synced
     sim.preload(30, events_per_call=1, span=timedelta(seconds=60))
-    sim.hangup(old_live)
+    sync.run_cycle()
+    sim.advance(10)
+    sim.hangup(old_live)  # the hour-old call ends, far behind the newest calls
     sim.reset_stats()
     run = sync.run_cycle()
     assert run.outcome == SyncRun.Outcome.SUCCESS, run.error

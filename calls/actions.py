@@ -1,0 +1,269 @@
+"""Operator actions on calls: checked, sent through the client, and audited.
+
+Every attempt, allowed or not, leaves one AuditEntry saying who asked what, and what the
+API (or our own checks) answered. Nothing here retries: an operator sees every refusal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import redis
+from django.utils import timezone
+
+from calls import locks
+from calls.catapult import CatapultClient, CatapultError, ConnectionFailed
+from calls.models import AuditEntry, Call
+
+# How long an accepted action is shown as pending while the sync has not confirmed it.
+PENDING_WINDOW = timedelta(minutes=2)
+ACT_PERMISSION = "calls.act_on_call"
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    label: str
+    states: tuple[str, ...]
+    expected: str  # what the call shows once the action took effect ("" = nothing to wait for)
+    direction: str = ""  # "in": incoming calls only
+    confirm: str = ""  # question asked before sending
+    recording: bool | None = None  # required current recording flag
+
+    def allowed_for(self, call: Call) -> bool:
+        if call.state not in self.states:
+            return False
+        if self.direction and call.direction != self.direction:
+            return False
+        return self.recording is None or call.recording_enabled == self.recording
+
+    def why_not(self, call: Call) -> str:
+        if self.direction and call.direction != self.direction:
+            return f"Only incoming calls can be {self.label.lower()}ed."
+        if self.recording is not None and call.recording_enabled != self.recording:
+            return "Recording is already " + ("on." if call.recording_enabled else "off.")
+        return f"The call is {call.get_state_display().lower()}: it cannot be {self.past()}."
+
+    def past(self) -> str:
+        return {
+            "answer": "answered",
+            "reject": "rejected",
+            "hangup": "hung up",
+            "record_on": "recorded",
+            "record_off": "stopped recording",
+            "transfer": "transferred",
+        }[self.name]
+
+
+LIVE = ("started", "active", "transferring")
+ACTIONS = {
+    a.name: a
+    for a in (
+        Action("answer", "Answer", ("started",), expected="active", direction="in"),
+        Action(
+            "reject",
+            "Reject",
+            ("started",),
+            expected="rejected",
+            direction="in",
+            confirm="Reject this call?",
+        ),
+        Action("hangup", "Hang up", LIVE, expected="completed", confirm="Hang up this call?"),
+        Action(
+            "record_on", "Start recording", ("active",), expected="recording-on", recording=False
+        ),
+        Action(
+            "record_off", "Stop recording", ("active",), expected="recording-off", recording=True
+        ),
+        Action("transfer", "Transfer", ("active",), expected=""),
+    )
+}
+
+
+def can_act(user) -> bool:
+    return user.is_authenticated and user.has_perm(ACT_PERMISSION)
+
+
+def available_actions(call: Call) -> list[Action]:
+    return [a for a in ACTIONS.values() if a.allowed_for(call)]
+
+
+def is_confirmed(call: Call, expected: str) -> bool:
+    if expected == "recording-on":
+        return call.recording_enabled
+    if expected == "recording-off":
+        return not call.recording_enabled
+    return not expected or call.state == expected
+
+
+def pending_entries(calls: list[Call]) -> dict[int, AuditEntry]:
+    """Per call id, the latest accepted action the call does not show yet. One query."""
+    if not calls:
+        return {}
+    since = timezone.now() - PENDING_WINDOW
+    by_id = {call.pk: call for call in calls}
+    pending: dict[int, AuditEntry] = {}
+    entries = AuditEntry.objects.filter(
+        call_id__in=list(by_id), outcome=AuditEntry.Outcome.ACCEPTED, at__gte=since
+    ).order_by("at")
+    for entry in entries:
+        if entry.expected_state and not is_confirmed(by_id[entry.call_id], entry.expected_state):
+            pending[entry.call_id] = entry
+        else:
+            pending.pop(entry.call_id, None)
+    return pending
+
+
+class ActionResult:
+    def __init__(self, entry: AuditEntry):
+        self.entry = entry
+
+    @property
+    def ok(self) -> bool:
+        return self.entry.outcome == AuditEntry.Outcome.ACCEPTED
+
+    @property
+    def message(self) -> str:
+        return self.entry.message
+
+
+def perform(
+    user, call: Call, name: str, params: dict | None = None, client: CatapultClient | None = None
+) -> ActionResult:
+    """Check and send one action on an existing call."""
+    action = ACTIONS[name]
+    params = params or {}
+    audit = _auditor(user, call, name, params, action.expected)
+    if not can_act(user):
+        return audit(AuditEntry.Outcome.DENIED, "Your role can only view calls.")
+    if not action.allowed_for(call):
+        return audit(AuditEntry.Outcome.DENIED, action.why_not(call))
+    if _recently_accepted(call, name):
+        return audit(
+            AuditEntry.Outcome.DENIED, "Already requested; waiting for the API to confirm."
+        )
+    try:
+        lock = locks.try_acquire(f"calls:action:{call.pk}:{name}", timeout=30)
+    except redis.RedisError:
+        return audit(
+            AuditEntry.Outcome.FAILED, "The dashboard's Redis is not reachable; try again."
+        )
+    if lock is None:
+        return audit(AuditEntry.Outcome.DENIED, "This action is already being sent.")
+    client = client or CatapultClient.from_settings()
+    try:
+        new_id = client.update_call(call.catapult_id, **_update_arguments(name, params))
+    except ConnectionFailed as exc:
+        return audit(AuditEntry.Outcome.FAILED, str(exc))
+    except CatapultError as exc:
+        return audit(AuditEntry.Outcome.REFUSED, str(exc), status=exc.status, code=exc.code)
+    finally:
+        locks.release(lock)
+    message = f"Transferred; the new leg is {new_id}" if new_id else "Accepted by the API"
+    return audit(AuditEntry.Outcome.ACCEPTED, message, status=200, new_call_id=new_id or "")
+
+
+def place_call(user, params: dict, client: CatapultClient | None = None) -> ActionResult:
+    """Create an outbound call; on success the new call is fetched so it shows at once."""
+    from calls import sync
+
+    audit = _auditor(user, None, "place_call", params, expected="")
+    if not can_act(user):
+        return audit(AuditEntry.Outcome.DENIED, "Your role can only view calls.")
+    client = client or CatapultClient.from_settings()
+    options = {
+        "recordingEnabled": params.get("recording_enabled") or None,
+        "recordingFileFormat": params.get("recording_file_format") or None,
+        "callbackUrl": params.get("callback_url") or None,
+        "tag": params.get("tag") or None,
+    }
+    try:
+        new_id = client.create_call(from_=params["from_number"], to=params["to"], **options)
+    except ConnectionFailed as exc:
+        return audit(AuditEntry.Outcome.FAILED, str(exc))
+    except CatapultError as exc:
+        return audit(AuditEntry.Outcome.REFUSED, str(exc), status=exc.status, code=exc.code)
+    call = sync.refresh_call(client, new_id, quiet=True)
+    return audit(
+        AuditEntry.Outcome.ACCEPTED,
+        f"Call placed: {new_id}",
+        status=201,
+        new_call_id=new_id,
+        call=call,
+    )
+
+
+def _update_arguments(name: str, params: dict) -> dict:
+    if name == "answer":
+        return {"state": "active"}
+    if name == "reject":
+        return {"state": "rejected"}
+    if name == "hangup":
+        return {"state": "completed"}
+    if name == "record_on":
+        return {
+            "recording_enabled": True,
+            "recording_file_format": params.get("recording_file_format") or "wav",
+        }
+    if name == "record_off":
+        return {"recording_enabled": False}
+    if name == "transfer":
+        whisper = params.get("whisper_sentence")
+        return {
+            "state": "transferring",
+            "transfer_to": params["transfer_to"],
+            "transfer_caller_id": params.get("transfer_caller_id") or None,
+            "whisper_audio": {"sentence": whisper} if whisper else None,
+        }
+    raise ValueError(name)
+
+
+def _recently_accepted(call: Call, name: str) -> bool:
+    """A second click after the first was accepted, before the call shows its effect."""
+    since = timezone.now() - PENDING_WINDOW
+    latest = (
+        AuditEntry.objects.filter(
+            call=call, action=name, outcome=AuditEntry.Outcome.ACCEPTED, at__gte=since
+        )
+        .order_by("-at")
+        .first()
+    )
+    return (
+        latest is not None
+        and bool(latest.expected_state)
+        and not is_confirmed(call, latest.expected_state)
+    )
+
+
+def _auditor(user, subject: Call | None, name: str, params: dict, expected: str):
+    """A function that writes this attempt's one audit row with its outcome."""
+
+    def write(
+        outcome: str,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str = "",
+        new_call_id: str = "",
+        call: Call | None = None,
+    ) -> ActionResult:
+        target = call or subject
+        entry = AuditEntry.objects.create(
+            at=timezone.now(),
+            user=user if user.is_authenticated else None,
+            username=user.get_username() if user.is_authenticated else "",
+            call=target,
+            call_catapult_id=target.catapult_id if target else new_call_id,
+            action=name,
+            params=params,
+            outcome=outcome,
+            api_status=status,
+            api_code=code[:64],
+            message=message[:2000],
+            expected_state=expected if outcome == AuditEntry.Outcome.ACCEPTED else "",
+            new_call_id=new_call_id,
+        )
+        return ActionResult(entry)
+
+    return write

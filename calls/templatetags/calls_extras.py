@@ -1,0 +1,41 @@
+from django import template
+from django.urls import reverse
+from django.utils.html import format_html
+
+from calls import numbers
+
+register = template.Library()
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if mapping else None
+
+
+@register.simple_tag
+def number_link(number, query=None):
+    """A number, readable, matched digits marked, linking to its number page."""
+    if not number:
+        return ""
+    return format_html(
+        '<a class="number" href="{}" title="{}">{}</a>',
+        reverse("calls:number", args=[number]),
+        number,
+        numbers.highlight(number, query),
+    )
+
+
+@register.filter
+def readable(number):
+    return numbers.readable(number or "")
+
+
+@register.filter
+def seconds(value):
+    """123 -> '2:03'; 3723 -> '1:02:03'."""
+    if value is None or value == "":
+        return ""
+    value = int(value)
+    hours, rest = divmod(value, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"

@@ -1,0 +1,130 @@
+"""A call's timeline: its events as plain sentences, merged with operator actions.
+
+The API's event list is not ordered, so everything is sorted by time here. Each
+accepted operator action is paired with the first later event that confirms it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from calls.models import AuditEntry, Call, CallEvent
+
+CAUSES = {
+    "NORMAL_CLEARING": "normal hangup",
+    "ORIGINATOR_CANCEL": "caller gave up before answer",
+    "USER_BUSY": "busy",
+    "CALL_REJECTED": "rejected",
+    "UNALLOCATED_NUMBER": "number does not exist",
+    "NO_ANSWER": "not answered",
+    "NORMAL_TEMPORARY_FAILURE": "temporary network failure",
+}
+
+# Which event confirms an accepted action: (event name, predicate on the event's data).
+CONFIRMING = {
+    "answer": ("answer", lambda data: True),
+    "reject": ("hangup", lambda data: data == "CALL_REJECTED"),
+    "hangup": ("hangup", lambda data: True),
+    "record_on": ("recording", lambda data: data in ("start", "started", "")),
+    "record_off": ("recording", lambda data: data in ("stop", "stopped", "done", "complete", "")),
+    "transfer": ("transfer", lambda data: True),
+}
+
+ACTION_WORDS = {
+    "answer": "answer the call",
+    "reject": "reject the call",
+    "hangup": "hang up",
+    "record_on": "start recording",
+    "record_off": "stop recording",
+    "transfer": "transfer the call",
+    "place_call": "place this call",
+}
+
+
+@dataclass
+class Entry:
+    time: datetime
+    kind: str  # "event" or "action"
+    sentence: str
+    event: CallEvent | None = None
+    action: AuditEntry | None = None
+    confirmed_by: Entry | None = field(default=None, repr=False)
+
+
+def describe(event: CallEvent, call: Call) -> str:
+    name, data = event.name, event.data or ""
+    lower = name.lower()
+    if lower == "create":
+        if call.direction == "in":
+            return f"Incoming call from {call.from_number}"
+        return f"Dialling {call.to_number}"
+    if lower == "answer":
+        seconds = int((event.time - call.start_time).total_seconds()) if call.start_time else None
+        return f"Answered after {seconds} s" if seconds is not None and seconds >= 0 else "Answered"
+    if lower == "hangup":
+        if data == "CALL_REJECTED":
+            return "Rejected — CALL_REJECTED"
+        meaning = CAUSES.get(data)
+        cause = f" — {data}" if data else ""
+        return f"Hung up{cause}" + (f" ({meaning})" if meaning else "")
+    if lower in ("playback", "speak"):
+        what = "Playback" if lower == "playback" else "Speech"
+        return f"{what} {'finished' if data in ('done', 'PLAYBACK_STOP') else 'started'}"
+    if lower == "recording":
+        stopped = data in ("stop", "stopped", "done", "complete")
+        return "Recording stopped" if stopped else "Recording started"
+    if lower == "timeout":
+        return "Not answered in time"
+    if lower == "dtmf":
+        return f"Keypad: {data}" if data else "Keypad digit"
+    if lower == "transfer":
+        return f"Transferred {data}".rstrip()
+    if lower in ("channel_execute", "channel_execute_complete"):
+        json_data = event.data_json if isinstance(event.data_json, dict) else {}
+        app = json_data.get("applicationName", "an application")
+        arg = json_data.get("applicationData")
+        verb = "finished" if lower.endswith("complete") else "ran"
+        return f"Switch {verb} {app}" + (f" ({arg})" if arg else "")
+    return f"{name}: {data}" if data else name
+
+
+def action_sentence(entry: AuditEntry) -> str:
+    words = ACTION_WORDS.get(entry.action, entry.action)
+    who = entry.username or "someone"
+    outcome = {
+        AuditEntry.Outcome.ACCEPTED: "the API accepted",
+        AuditEntry.Outcome.REFUSED: "the API refused",
+        AuditEntry.Outcome.FAILED: "the API could not be reached",
+        AuditEntry.Outcome.DENIED: "not sent",
+    }[entry.outcome]
+    return f"{who} asked to {words}: {outcome}"
+
+
+def build(call: Call, events: list[CallEvent], actions: list[AuditEntry]) -> list[Entry]:
+    entries = [Entry(e.time, "event", describe(e, call), event=e) for e in events]
+    entries += [Entry(a.at, "action", action_sentence(a), action=a) for a in actions]
+    entries.sort(key=lambda entry: (entry.time, entry.kind != "action"))
+    for entry in entries:
+        if entry.action and entry.action.outcome == AuditEntry.Outcome.ACCEPTED:
+            entry.confirmed_by = _confirmation(entry.action, entries)
+    return entries
+
+
+# Catapult's clock and ours differ a little: an event stamped slightly before the moment
+# we recorded the API's answer can still be the one that confirms it.
+CLOCK_SKEW = timedelta(seconds=60)
+
+
+def _confirmation(action: AuditEntry, entries: list[Entry]) -> Entry | None:
+    rule = CONFIRMING.get(action.action)
+    if rule is None:
+        return None
+    name, accepts = rule
+    for entry in entries:
+        event = entry.event
+        if event is None or entry.time < action.at - CLOCK_SKEW:
+            continue
+        if event.name.lower() == name and accepts(event.data):
+            return entry
+    return None

@@ -1,0 +1,27 @@
+// Small progressive enhancements; the pages work without them.
+(function () {
+  "use strict";
+
+  // Tell the server the viewer's time zone so it renders times in it.
+  var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (zone && document.cookie.indexOf("tz=" + encodeURIComponent(zone)) === -1) {
+    document.cookie = "tz=" + encodeURIComponent(zone) + "; path=/; SameSite=Lax; max-age=31536000";
+  }
+
+  // Durations of live calls tick every second.
+  function pad(n) { return n < 10 ? "0" + n : String(n); }
+  function format(seconds) {
+    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    return h ? h + ":" + pad(m) + ":" + pad(s) : m + ":" + pad(s);
+  }
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-live-since]").forEach(function (el) {
+      var since = Date.parse(el.getAttribute("data-live-since"));
+      if (!isNaN(since)) { el.textContent = format(Math.max(0, Math.floor((now - since) / 1000))); }
+    });
+  }
+  setInterval(tick, 1000);
+  document.addEventListener("htmx:afterSwap", tick);
+  document.addEventListener("DOMContentLoaded", tick);
+})();
