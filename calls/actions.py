@@ -12,7 +12,7 @@ from datetime import timedelta
 import redis
 from django.utils import timezone
 
-from calls import locks
+from calls import callbacks, locks
 from calls.catapult import CatapultClient, CatapultError, ConnectionFailed
 from calls.models import AuditEntry, Call
 
@@ -175,7 +175,8 @@ def place_call(user, params: dict, client: CatapultClient | None = None) -> Acti
     options = {
         "recordingEnabled": params.get("recording_enabled") or None,
         "recordingFileFormat": params.get("recording_file_format") or None,
-        "callbackUrl": params.get("callback_url") or None,
+        # Without a URL of the operator's own, the call reports to this dashboard.
+        "callbackUrl": params.get("callback_url") or callbacks.own_callback_url() or None,
         "tag": params.get("tag") or None,
     }
     try:

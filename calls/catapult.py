@@ -251,6 +251,15 @@ class CatapultClient:
         response = self._send("GET", self._url("calls", call_id, "recordings"))
         return _expect_list(_json(response), "recording list", item_check=_check_recording)
 
+    def call_id_of_recording(self, recording_id: str) -> str:
+        """The id of the call a recording belongs to (from the recording's `call` URL)."""
+        response = self._send("GET", self._url("recordings", recording_id))
+        recording = _check_recording(_json(response), "recording")
+        call_url = recording.get("call")
+        if not isinstance(call_url, str) or "/calls/" not in call_url:
+            raise MalformedResponse("The recording does not say which call it belongs to")
+        return call_url.rstrip("/").rsplit("/", 1)[-1]
+
     def update_call(
         self,
         call_id: str,

@@ -222,3 +222,26 @@ class AuditEntry(models.Model):
     @property
     def action_label(self) -> str:
         return ACTION_LABELS.get(self.action, self.action)
+
+
+class CallbackEvent(models.Model):
+    """A callback (webhook) Catapult delivered, stored before any work is done with it."""
+
+    received_at = models.DateTimeField()
+    event_type = models.CharField(max_length=64)
+    # The call it concerns; for transcriptions (no callId) found through the recording.
+    call_catapult_id = models.CharField(max_length=64, blank=True)
+    payload = models.JSONField()
+    # Hash of the payload: a duplicate delivery is recognised and changes nothing.
+    digest = models.CharField(max_length=64, unique=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            # Pruning old deliveries and the admin's newest-first list.
+            models.Index(fields=["-received_at"], name="callback_received_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.call_catapult_id}"

@@ -2,9 +2,14 @@
 
 from celery import shared_task
 
-from calls import sync
+from calls import callbacks, sync
 
 
 @shared_task(name="calls.tasks.sync_calls", ignore_result=True)
 def sync_calls() -> str:
     return sync.run_cycle().summary()
+
+
+@shared_task(name="calls.tasks.process_callback", ignore_result=True)
+def process_callback(event_id: int) -> str:
+    return callbacks.process(event_id)

@@ -14,4 +14,5 @@ urlpatterns = [
     path("place/", views.place_call, name="place"),
     path("audit/", views.audit_list, name="audit"),
     path("status/", views.status_line, name="status"),
+    path("callbacks/catapult/", views.catapult_callback, name="callback"),
 ]

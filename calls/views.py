@@ -1,20 +1,23 @@
 """Pages and htmx partials. Each page is one template; htmx requests get a named partial."""
 
 import csv
+import logging
 import re
 from collections.abc import Iterator
 
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import Avg, Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
-from calls import actions, numbers, pagination, sync, timeline
+from calls import actions, callbacks, numbers, pagination, sync, timeline
 from calls.catapult import CatapultClient, CatapultError
 from calls.filters import KNOWN_CAUSES, AuditFilterForm, CallFilterForm
 from calls.forms import PlaceCallForm, RecordingForm, TransferForm
@@ -412,3 +415,44 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 def status_line(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "base.html#sync-status", {"status": sync_status()})
+
+
+# --- callbacks ----------------------------------------------------------------------------
+
+
+@csrf_exempt  # authenticated by the Basic credentials in the callback URL instead
+def catapult_callback(request: HttpRequest) -> HttpResponse:
+    if request.method not in ("GET", "POST"):
+        return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+    if not callbacks.check_credentials(request.headers.get("Authorization")):
+        return HttpResponse(
+            "Authentication required",
+            status=401,
+            content_type="text/plain",
+            headers={"WWW-Authenticate": 'Basic realm="catapult-callbacks", charset="UTF-8"'},
+        )
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > callbacks.MAX_BODY_BYTES:
+        return HttpResponse("Callback body too large", status=413, content_type="text/plain")
+    try:
+        payload = callbacks.parse(
+            request.method, request.body, request.GET.dict(), request.content_type
+        )
+    except callbacks.Rejected as exc:
+        return HttpResponse(str(exc), status=exc.status, content_type="text/plain")
+    event, created = callbacks.store(payload)
+    if created:
+        transaction.on_commit(lambda: _queue_callback(event.pk))
+    return HttpResponse(status=200)
+
+
+def _queue_callback(event_id: int) -> None:
+    from calls.tasks import process_callback
+
+    try:
+        process_callback.delay(event_id)
+    except Exception:  # broker down: the event is stored; the next sync catches up anyway
+        logging.getLogger(__name__).warning("Could not queue callback %s", event_id)

@@ -20,24 +20,24 @@ STATE_DIR = Path(env_str("STATE_DIR", str(BASE_DIR / ".state")))
 DEBUG = env_bool("DEBUG", False)
 
 
-def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one generated once and kept in STATE_DIR.
+def _generated_secret(name: str, filename: str) -> str:
+    """The variable's value, else a random one generated once and kept in STATE_DIR.
 
-    Keeping it on disk means sessions survive restarts of the demo stack without the
-    user having to invent a key; production sets SECRET_KEY explicitly.
+    Keeping it on disk means the demo stack survives restarts without the user having
+    to invent secrets; production sets them explicitly.
     """
-    key = env_str("SECRET_KEY")
-    if key:
-        return key
-    path = STATE_DIR / "secret_key"
+    value = env_str(name)
+    if value:
+        return value
+    path = STATE_DIR / filename
     if not path.exists():
         STATE_DIR.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(50))
+        path.write_text(secrets.token_urlsafe(32))
     return path.read_text().strip()
 
 
-SECRET_KEY = _secret_key()
+SECRET_KEY = _generated_secret("SECRET_KEY", "secret_key")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -170,6 +170,19 @@ else:
     CATAPULT_USER_ID = _account["CATAPULT_USER_ID"]
     CATAPULT_API_TOKEN = _account["CATAPULT_API_TOKEN"]
     CATAPULT_API_SECRET = _account["CATAPULT_API_SECRET"]
+WEB_PORT = env_int("WEB_PORT", 8000, minimum=1, maximum=65535)
+# Callbacks (webhooks) from Catapult: HTTP Basic credentials carried in the callback URL,
+# separate from the API's. Against a real account, callbacks are off until a password is set.
+CALLBACK_USERNAME = env_str("CALLBACK_USERNAME", "catapult")
+CALLBACK_PASSWORD = (
+    _generated_secret("CALLBACK_PASSWORD", "callback-password")
+    if CATAPULT_SIMULATOR
+    else env_str("CALLBACK_PASSWORD")
+)
+# Where Catapult reaches this dashboard, for the callbackUrl of calls placed from it.
+CALLBACK_BASE_URL = env_url(
+    "CALLBACK_BASE_URL", f"http://127.0.0.1:{WEB_PORT}" if CATAPULT_SIMULATOR else ""
+)
 CATAPULT_CONNECT_TIMEOUT = env_float("CATAPULT_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 CATAPULT_READ_TIMEOUT = env_float("CATAPULT_READ_TIMEOUT", 30.0, minimum=0.1)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from calls.callbacks import own_callback_url
 from dashboard.embedded_redis import EmbeddedRedis, port_open, wait_for_port
 
 DEMO_USERNAME = "operator"
@@ -38,6 +39,7 @@ class Child:
     name: str
     argv: list[str]
     port: int | None = None
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # added to ours
     process: subprocess.Popen | None = field(default=None, repr=False)
 
 
@@ -61,79 +63,39 @@ class Stack:
             redis = EmbeddedRedis(settings.EMBEDDED_REDIS_PORT, settings.STATE_DIR / "redis")
             children.append(Child("redis", redis.command(), settings.EMBEDDED_REDIS_PORT))
         if settings.CATAPULT_SIMULATOR:
-            children.append(
-                Child(
-                    "simulator",
-                    [
-                        python,
-                        "-m",
-                        "catapult_sim",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(settings.SIMULATOR_PORT),
-                        "--user-id",
-                        settings.CATAPULT_USER_ID,
-                        "--api-token",
-                        settings.CATAPULT_API_TOKEN,
-                        "--api-secret",
-                        settings.CATAPULT_API_SECRET,
-                        "--calls-per-minute",
-                        str(settings.SIMULATOR_CALLS_PER_MINUTE),
-                        "--preload",
-                        str(settings.SIMULATOR_PRELOAD),
-                    ],
-                    settings.SIMULATOR_PORT,
-                )
-            )
+            options = {
+                "host": "127.0.0.1",
+                "port": settings.SIMULATOR_PORT,
+                "user-id": settings.CATAPULT_USER_ID,
+                "api-token": settings.CATAPULT_API_TOKEN,
+                "api-secret": settings.CATAPULT_API_SECRET,
+                "calls-per-minute": settings.SIMULATOR_CALLS_PER_MINUTE,
+                "preload": settings.SIMULATOR_PRELOAD,
+            }
+            argv = [python, "-m", "catapult_sim"] + _flags(options)
+            # Callbacks make the demo real-time. The URL carries a password, so it goes in
+            # the environment, not argv, where the process list would show it.
+            env = {"CATAPULT_SIM_INCOMING_CALL_URL": own_callback_url()}
+            children.append(Child("simulator", argv, settings.SIMULATOR_PORT, env))
+        gunicorn = {
+            "bind": f"127.0.0.1:{self.web_port}",
+            "workers": 2,
+            "threads": 4,
+            "access-logfile": "-",
+        }
+        celery = [python, "-m", "celery", "-A", "dashboard"]
         children += [
             Child(
                 "web",
-                [
-                    python,
-                    "-m",
-                    "gunicorn",
-                    "dashboard.wsgi",
-                    "--bind",
-                    f"127.0.0.1:{self.web_port}",
-                    "--workers",
-                    "2",
-                    "--threads",
-                    "4",
-                    "--access-logfile",
-                    "-",
-                ],
+                [python, "-m", "gunicorn", "dashboard.wsgi"] + _flags(gunicorn),
                 self.web_port,
             ),
-            Child(
-                "worker",
-                [
-                    python,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "dashboard",
-                    "worker",
-                    "--loglevel",
-                    "INFO",
-                    "--concurrency",
-                    "2",
-                ],
-            ),
+            Child("worker", celery + ["worker"] + _flags({"loglevel": "INFO", "concurrency": 2})),
             Child(
                 "beat",
-                [
-                    python,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "dashboard",
-                    "beat",
-                    "--loglevel",
-                    "INFO",
-                    "--schedule",
-                    settings.CELERY_BEAT_SCHEDULE_FILENAME,
-                ],
+                celery
+                + ["beat"]
+                + _flags({"loglevel": "INFO", "schedule": settings.CELERY_BEAT_SCHEDULE_FILENAME}),
             ),
         ]
         return children
@@ -167,6 +129,7 @@ class Stack:
     def start(self, child: Child) -> bool:
         child.process = subprocess.Popen(
             child.argv,
+            env={**os.environ, **child.env},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -213,6 +176,10 @@ class Stack:
         from calls.tasks import sync_calls
 
         sync_calls.apply_async(expires=settings.SYNC_INTERVAL_SECONDS * 3)
+
+
+def _flags(options: dict) -> list[str]:
+    return [part for name, value in options.items() for part in (f"--{name}", str(value))]
 
 
 def ensure_demo_login() -> tuple[str, str] | None:
