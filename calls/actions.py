@@ -89,6 +89,19 @@ def available_actions(call: Call) -> list[Action]:
     return [a for a in ACTIONS.values() if a.allowed_for(call)]
 
 
+def is_pending(call: Call, entry: AuditEntry) -> bool:
+    """An accepted action the call does not show yet.
+
+    Once the sync has written a newer version of the call than the action, the action is
+    settled either way: confirmed, or overtaken by something else that happened.
+    """
+    if not entry.expected_state or entry.at < timezone.now() - PENDING_WINDOW:
+        return False
+    if call.synced_at and call.synced_at > entry.at:
+        return False
+    return not is_confirmed(call, entry.expected_state)
+
+
 def is_confirmed(call: Call, expected: str) -> bool:
     if expected == "recording-on":
         return call.recording_enabled
@@ -108,7 +121,7 @@ def pending_entries(calls: list[Call]) -> dict[int, AuditEntry]:
         call_id__in=list(by_id), outcome=AuditEntry.Outcome.ACCEPTED, at__gte=since
     ).order_by("at")
     for entry in entries:
-        if entry.expected_state and not is_confirmed(by_id[entry.call_id], entry.expected_state):
+        if is_pending(by_id[entry.call_id], entry):
             pending[entry.call_id] = entry
         else:
             pending.pop(entry.call_id, None)
@@ -164,13 +177,20 @@ def perform(
     return audit(AuditEntry.Outcome.ACCEPTED, message, status=200, new_call_id=new_id or "")
 
 
+def deny_role(user, name: str, call: Call | None = None) -> ActionResult:
+    """Record an attempt refused because of the user's role, before anything is parsed."""
+    return _auditor(user, call, name, {}, expected="")(
+        AuditEntry.Outcome.DENIED, "Your role can only view calls."
+    )
+
+
 def place_call(user, params: dict, client: CatapultClient | None = None) -> ActionResult:
     """Create an outbound call; on success the new call is fetched so it shows at once."""
     from calls import sync
 
-    audit = _auditor(user, None, "place_call", params, expected="")
     if not can_act(user):
-        return audit(AuditEntry.Outcome.DENIED, "Your role can only view calls.")
+        return deny_role(user, "place_call")
+    audit = _auditor(user, None, "place_call", params, expected="")
     client = client or CatapultClient.from_settings()
     options = {
         "recordingEnabled": params.get("recording_enabled") or None,
@@ -230,11 +250,7 @@ def _recently_accepted(call: Call, name: str) -> bool:
         .order_by("-at")
         .first()
     )
-    return (
-        latest is not None
-        and bool(latest.expected_state)
-        and not is_confirmed(call, latest.expected_state)
-    )
+    return latest is not None and is_pending(call, latest)
 
 
 def _auditor(user, subject: Call | None, name: str, params: dict, expected: str):

@@ -261,6 +261,12 @@ def call_action(request: HtmxHttpRequest, catapult_id: str, name: str) -> HttpRe
         raise Http404("No such action")
     form_class = {"transfer": TransferForm, "record_on": RecordingForm}.get(name)
     params = {}
+    if not actions.can_act(request.user):
+        context = {
+            **_detail_context(request, call),
+            "action_result": actions.deny_role(request.user, name, call),
+        }
+        return _action_response(request, call, context, status=403)
     if form_class:
         form = form_class(request.POST)
         if not form.is_valid():
@@ -364,6 +370,10 @@ def place_call(request: HtmxHttpRequest) -> HttpResponse:
             {**context, "form": PlaceCallForm(), "known_numbers": known},
         )
     form = PlaceCallForm(request.POST)
+    if not actions.can_act(request.user):
+        result = actions.deny_role(request.user, "place_call")
+        context.update(form=form, result=result, known_numbers=known)
+        return render(request, "calls/place_call.html#place-form", context, status=403)
     if not form.is_valid():
         return render(
             request,
