@@ -95,9 +95,10 @@ def call_export(request: HtmxHttpRequest) -> HttpResponse:
     """Exactly the filtered list as CSV, streamed in chunks, times in the viewer's zone."""
     form = CallFilterForm(request.GET)
     if not form.is_valid():
+        # Field names only: the values stay out of a plain-text answer.
+        names = ", ".join(sorted(form.errors))
         return HttpResponse(
-            "Invalid filters: "
-            + "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()),
+            f"Invalid filters: {names}. Correct them on the calls page and export again.",
             status=400,
             content_type="text/plain; charset=utf-8",
         )
