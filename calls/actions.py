@@ -164,7 +164,7 @@ def perform(
         )
     if lock is None:
         return audit(AuditEntry.Outcome.DENIED, "This action is already being sent.")
-    client = client or CatapultClient.from_settings()
+    client = client or CatapultClient.from_settings(priority=True)
     try:
         new_id = client.update_call(call.catapult_id, **_update_arguments(name, params))
     except ConnectionFailed as exc:
@@ -191,7 +191,7 @@ def place_call(user, params: dict, client: CatapultClient | None = None) -> Acti
     if not can_act(user):
         return deny_role(user, "place_call")
     audit = _auditor(user, None, "place_call", params, expected="")
-    client = client or CatapultClient.from_settings()
+    client = client or CatapultClient.from_settings(priority=True)
     options = {
         "recordingEnabled": params.get("recording_enabled") or None,
         "recordingFileFormat": params.get("recording_file_format") or None,

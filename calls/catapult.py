@@ -19,6 +19,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from calls.ratelimit import RateLimiter, family_of
+
 log = logging.getLogger(__name__)
 
 USER_AGENT = "catapult-dashboard/0.1 (+python-requests)"
@@ -157,12 +159,16 @@ class CatapultClient:
         read_timeout: float = 30.0,
         retry: RetryPolicy = NO_RETRY,
         sleep: Callable[[float], None] = time.sleep,
+        limiter: RateLimiter | None = None,
+        priority: bool = False,
     ):
         self.base_url = base_url.rstrip("/")
         self.user_id = user_id
         self.timeout = (connect_timeout, read_timeout)
         self.retry = retry
         self.sleep = sleep
+        self.limiter = limiter
+        self.priority = priority  # operator actions: first in line for the rate limit
         self.requests_made = 0
         self.session = requests.Session()
         self.session.auth = (api_token, api_secret)
@@ -175,9 +181,19 @@ class CatapultClient:
         return f"<CatapultClient {self.base_url} user={self.user_id}>"
 
     @classmethod
-    def from_settings(cls, *, retry: RetryPolicy = NO_RETRY) -> CatapultClient:
+    def from_settings(
+        cls, *, retry: RetryPolicy = NO_RETRY, priority: bool = False
+    ) -> CatapultClient:
+        """A client configured from settings; `priority` for requests an operator waits on."""
         from django.conf import settings
 
+        from calls.locks import redis_client
+
+        limiter = None
+        if settings.CATAPULT_RATE_LIMIT > 0:
+            limiter = RateLimiter(
+                redis_client(), settings.CATAPULT_RATE_LIMIT, burst=settings.CATAPULT_RATE_BURST
+            )
         return cls(
             settings.CATAPULT_BASE_URL,
             settings.CATAPULT_USER_ID,
@@ -186,6 +202,8 @@ class CatapultClient:
             connect_timeout=settings.CATAPULT_CONNECT_TIMEOUT,
             read_timeout=settings.CATAPULT_READ_TIMEOUT,
             retry=retry,
+            limiter=limiter,
+            priority=priority,
         )
 
     def close(self) -> None:
@@ -349,6 +367,8 @@ class CatapultClient:
     def _send_once(
         self, method: str, url: str, *, params: dict | None, json_body: dict | None
     ) -> requests.Response:
+        if self.limiter is not None:
+            self.limiter.acquire(family_of(urlsplit(url).path), priority=self.priority)
         self.requests_made += 1
         try:
             return self.session.request(

@@ -122,29 +122,32 @@ def _sync(client: CatapultClient, run: SyncRun) -> None:
 
 
 def walk_cutoff(now: datetime) -> datetime | None:
-    """How far back this cycle's walk must go (None: all of history)."""
+    """How far back this cycle's walk must go (None: all of history).
+
+    Measured from the watermark, a start time the API itself wrote, so a clock that
+    differs between us and Catapult moves nothing.
+    """
     last = (
         SyncRun.objects.filter(outcome=SyncRun.Outcome.SUCCESS, newest_start_time__isnull=False)
         .order_by("-started_at")
         .values_list("newest_start_time", flat=True)
         .first()
     )
-    if last is not None:
-        cutoff = last - timedelta(seconds=settings.SYNC_LOOKBACK_SECONDS)
-    elif settings.SYNC_BACKFILL_DAYS:
-        cutoff = now - timedelta(days=settings.SYNC_BACKFILL_DAYS)
-    else:
+    if last is None:
+        if settings.SYNC_BACKFILL_DAYS:
+            return now - timedelta(days=settings.SYNC_BACKFILL_DAYS)
         return None
+    cutoff = last - timedelta(seconds=settings.SYNC_LOOKBACK_SECONDS)
     oldest_live = (
-        Call.objects.filter(state__in=Call.LIVE_STATES, start_time__isnull=False)
+        Call.objects.filter(state__in=Call.LIVE_STATES)
         .order_by("start_time")
         .values_list("start_time", flat=True)
         .first()
     )
     if oldest_live is not None:
-        # Walking back costs one request per page; fetching by id, one per call. Older
-        # live calls than this bound are fetched by id instead.
-        floor = now - timedelta(seconds=settings.SYNC_MAX_WALK_BACK_SECONDS)
+        # Walking back costs one request per page; fetching by id, one per call. Live
+        # calls older than this bound are fetched by id instead.
+        floor = last - timedelta(seconds=settings.SYNC_MAX_WALK_BACK_SECONDS)
         cutoff = min(cutoff, max(oldest_live, floor))
     return cutoff
 

@@ -228,7 +228,10 @@ def call_recordings(request: HtmxHttpRequest, catapult_id: str) -> HttpResponse:
     """Recordings are read from the API when asked for: they are not synced."""
     call = _call_or_404(catapult_id)
     try:
-        recordings, error = CatapultClient.from_settings().list_recordings(call.catapult_id), ""
+        recordings, error = (
+            CatapultClient.from_settings(priority=True).list_recordings(call.catapult_id),
+            "",
+        )
     except CatapultError as exc:
         recordings, error = [], str(exc)
     return render(
@@ -244,7 +247,7 @@ def call_refresh(request: HtmxHttpRequest, catapult_id: str) -> HttpResponse:
     call = _call_or_404(catapult_id)
     error = ""
     try:
-        call = sync.refresh_call(CatapultClient.from_settings(), call.catapult_id)
+        call = sync.refresh_call(CatapultClient.from_settings(priority=True), call.catapult_id)
     except CatapultError as exc:
         error = f"Could not refresh: {exc}"
     context = {**_detail_context(request, call), "refresh_error": error}

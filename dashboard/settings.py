@@ -4,6 +4,7 @@ With nothing set, the project runs in demo mode: SQLite in .state/, an embedded 
 started by `bin/up`, and the built-in Catapult simulator.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -105,8 +106,9 @@ def _database() -> dict:
             "timeout": 20,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
-        # A file, not memory, so a Celery worker started by the tests shares the test DB.
-        config["TEST"] = {"NAME": str(STATE_DIR / "test-db.sqlite3")}
+        # A file, not memory, so a Celery worker started by the tests shares the test DB;
+        # one per test run, so runs side by side do not write into each other's file.
+        config["TEST"] = {"NAME": str(STATE_DIR / f"test-db-{os.getpid()}.sqlite3")}
     elif config["ENGINE"] == "django.db.backends.postgresql":
         config["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
         config["CONN_HEALTH_CHECKS"] = True
@@ -198,6 +200,12 @@ CALLBACK_PASSWORD = (
 CALLBACK_BASE_URL = env_url(
     "CALLBACK_BASE_URL", f"http://127.0.0.1:{WEB_PORT}" if CATAPULT_SIMULATOR else ""
 )
+# Requests per second per resource family, shared by every process through Redis.
+# Catapult's documented default is 1; the simulator has no limit unless asked.
+CATAPULT_RATE_LIMIT = env_float(
+    "CATAPULT_RATE_LIMIT", 0.0 if CATAPULT_SIMULATOR else 1.0, minimum=0
+)
+CATAPULT_RATE_BURST = env_float("CATAPULT_RATE_BURST", 1.0, minimum=1)
 CATAPULT_CONNECT_TIMEOUT = env_float("CATAPULT_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 CATAPULT_READ_TIMEOUT = env_float("CATAPULT_READ_TIMEOUT", 30.0, minimum=0.1)
 
