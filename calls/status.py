@@ -22,6 +22,18 @@ class SyncStatus:
         return max(0, int((timezone.now() - self.last_success_at).total_seconds()))
 
     @property
+    def last_run_age(self) -> str:
+        """How long ago the last cycle started, in words short enough for a status line."""
+        if self.last_run is None:
+            return ""
+        seconds = max(0, int((timezone.now() - self.last_run.started_at).total_seconds()))
+        if seconds < 120:
+            return f"{seconds} s"
+        if seconds < 7200:
+            return f"{seconds // 60} min"
+        return f"{seconds // 3600} h"
+
+    @property
     def stale(self) -> bool:
         """No successful sync within three intervals: what the page shows may be old."""
         age = self.age_seconds

@@ -10,6 +10,7 @@ from calls.catapult import CatapultClient, RetryPolicy
 from calls.locks import SYNC_LOCK_NAME
 from catapult_sim.clock import ManualClock
 from catapult_sim.testing import running_simulator
+from dashboard.celery import app as celery_app
 from dashboard.embedded_redis import EmbeddedRedis, free_port
 
 SIM_USER = "u-test"
@@ -21,12 +22,14 @@ SIM_SECRET = "test-secret-value"
 def redis_url(tmp_path_factory):
     """REDIS_URL when the environment gives one (CI), else a private redis-server."""
     url = os.environ.get("REDIS_URL")
-    if url:
-        yield url
-        return
-    server = EmbeddedRedis(free_port(), tmp_path_factory.mktemp("redis")).start()
-    yield server.url
-    server.stop()
+    server = None
+    if not url:
+        server = EmbeddedRedis(free_port(), tmp_path_factory.mktemp("redis")).start()
+        url = server.url
+    celery_app.conf.broker_url = url  # before anything opens a broker connection
+    yield url
+    if server:
+        server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -62,8 +62,9 @@ def _hammer(sim, limiter, threads=4, each=6):
 
 
 def test_four_workers_stay_under_the_apis_limit(redis_conn):
-    with running_simulator(user_id=SIM_USER, api_token=SIM_TOKEN, api_secret=SIM_SECRET,
-                           seed=3) as sim:
+    with running_simulator(
+        user_id=SIM_USER, api_token=SIM_TOKEN, api_secret=SIM_SECRET, seed=3
+    ) as sim:
         sim.preload(10, events_per_call=1)
         sim.faults.rate_limit(requests_per_second=6)
         limiter = RateLimiter(redis_conn, 5.0, prefix="test-rl")

@@ -38,6 +38,8 @@ def worker(sim, catapult_settings, redis_url):
         "CATAPULT_API_TOKEN": SIM_TOKEN,
         "CATAPULT_API_SECRET": SIM_SECRET,
         "STATE_DIR": str(settings.STATE_DIR),
+        # An account in the environment means Catapult's 1 request/s; the simulator has none.
+        "CATAPULT_RATE_LIMIT": "0",
     }
     proc = subprocess.Popen(
         [
