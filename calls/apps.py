@@ -2,10 +2,14 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
-def _create_role_groups(sender, **kwargs):
+def _create_role_groups(sender, using="default", **kwargs):
+    from django.db import connections
+
     from calls.roles import ensure_groups
 
-    ensure_groups()
+    # Unapplying migrations also ends in post_migrate; there may be no auth tables then.
+    if "auth_group" in connections[using].introspection.table_names():
+        ensure_groups()
 
 
 class CallsConfig(AppConfig):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from calls.models import AuditEntry, Call, CallEvent
+from calls.numbers import readable
 
 CAUSES = {
     "NORMAL_CLEARING": "normal hangup",
@@ -52,13 +53,13 @@ class Entry:
     confirmed_by: Entry | None = field(default=None, repr=False)
 
 
-def describe(event: CallEvent, call: Call) -> str:
+def describe(event: CallEvent, call: Call, legs: dict[str, Call] | None = None) -> str:
     name, data = event.name, event.data or ""
     lower = name.lower()
     if lower == "create":
         if call.direction == "in":
-            return f"Incoming call from {call.from_number}"
-        return f"Dialling {call.to_number}"
+            return f"Incoming call from {readable(call.from_number)}"
+        return f"Dialling {readable(call.to_number)}"
     if lower == "answer":
         seconds = int((event.time - call.start_time).total_seconds()) if call.start_time else None
         return f"Answered after {seconds} s" if seconds is not None and seconds >= 0 else "Answered"
@@ -79,7 +80,12 @@ def describe(event: CallEvent, call: Call) -> str:
     if lower == "dtmf":
         return f"Keypad: {data}" if data else "Keypad digit"
     if lower == "transfer":
-        return f"Transferred {data}".rstrip()
+        details = event.data_json if isinstance(event.data_json, dict) else {}
+        leg = (legs or {}).get(str(details.get("callId")))
+        target = details.get("transferTo") or (leg.to_number if leg else None)
+        status = details.get("status")
+        text = "Transfer" + (f" to {readable(str(target))}" if target else "")
+        return f"{text} {status}" if status else text
     if lower in ("channel_execute", "channel_execute_complete"):
         json_data = event.data_json if isinstance(event.data_json, dict) else {}
         app = json_data.get("applicationName", "an application")
@@ -101,8 +107,14 @@ def action_sentence(entry: AuditEntry) -> str:
     return f"{who} asked to {words}: {outcome}"
 
 
-def build(call: Call, events: list[CallEvent], actions: list[AuditEntry]) -> list[Entry]:
-    entries = [Entry(e.time, "event", describe(e, call), event=e) for e in events]
+def build(
+    call: Call,
+    events: list[CallEvent],
+    actions: list[AuditEntry],
+    legs: dict[str, Call] | None = None,
+) -> list[Entry]:
+    """The merged timeline; `legs` (by Catapult id) names the other party of transfers."""
+    entries = [Entry(e.time, "event", describe(e, call, legs), event=e) for e in events]
     entries += [Entry(a.at, "action", action_sentence(a), action=a) for a in actions]
     entries.sort(key=lambda entry: (entry.time, entry.kind != "action"))
     for entry in entries:

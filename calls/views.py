@@ -1,6 +1,7 @@
 """Pages and htmx partials. Each page is one template; htmx requests get a named partial."""
 
 import csv
+import hashlib
 import logging
 import re
 from collections.abc import Iterator
@@ -63,15 +64,36 @@ def call_list(request: HtmxHttpRequest) -> HttpResponse:
         after=form.cleaned_data["after"],
         size=PAGE_SIZE,
     )
+    pending = actions.pending_entries(page.rows)
+    version = _version(
+        [(c.pk, c.state, c.synced_at, c.events_synced_at) for c in page.rows],
+        sorted(pending),
+        context["actions_blocked"],
+    )
+    if _unchanged(request, version):
+        return HttpResponse(status=204)
+    current = _query_without(request, "v")
     context.update(
         page=page,
         query=form.number_query(),
-        pending=actions.pending_entries(page.rows),
+        pending=pending,
         has_live=any(call.is_live for call in page.rows),
-        base_query=_query_without(request, "before", "after"),
+        base_query=_query_without(request, "before", "after", "v"),
+        poll_url=f"{request.path}?{current}{'&' if current else ''}v={version}",
     )
     template = "calls/call_list.html#calls-table" if request.htmx else "calls/call_list.html"
     return render(request, template, context)
+
+
+def _version(*parts) -> str:
+    """A short fingerprint of what a polled region shows."""
+    return hashlib.blake2s(repr(parts).encode(), digest_size=8).hexdigest()
+
+
+def _unchanged(request: HtmxHttpRequest, version: str) -> bool:
+    """A poll whose region would come back the same: answer 204 and htmx keeps the DOM,
+    so focus, open details and scroll position survive."""
+    return bool(request.htmx) and request.GET.get("v") == version
 
 
 def _query_without(request: HttpRequest, *names: str) -> str:
@@ -190,7 +212,12 @@ def _call_or_404(catapult_id: str) -> Call:
 def _detail_context(request: HtmxHttpRequest, call: Call) -> dict:
     events = list(call.events.order_by("time", "id"))
     audit = list(call.audit.order_by("at", "id"))
-    related_ids = {a.new_call_id for a in audit if a.new_call_id}
+    # Other legs: B-legs of our own transfers, and those the call's transfer events name.
+    related_ids = {a.new_call_id for a in audit if a.new_call_id} | {
+        str(e.data_json["callId"])
+        for e in events
+        if e.name == "transfer" and isinstance(e.data_json, dict) and e.data_json.get("callId")
+    }
     related = Q(catapult_id__in=related_ids)
     if call.bridge_id:
         related |= Q(bridge_id=call.bridge_id)
@@ -200,7 +227,7 @@ def _detail_context(request: HtmxHttpRequest, call: Call) -> dict:
     return {
         **_page_context(request),
         "call": call,
-        "timeline": timeline.build(call, events, audit),
+        "timeline": timeline.build(call, events, audit, {leg.catapult_id: leg for leg in legs}),
         "legs": legs,
         "available": actions.available_actions(call),
         "pending": actions.pending_entries([call]).get(call.pk),
@@ -217,7 +244,12 @@ def call_detail(request: HtmxHttpRequest, catapult_id: str) -> HttpResponse:
     call = _call_or_404(catapult_id)
     context = _detail_context(request, call)
     partial = request.GET.get("partial")
+    context["timeline_version"] = _version(
+        [(e.time, e.sentence, e.confirmed_by is not None) for e in context["timeline"]]
+    )
     if request.htmx and partial in ("timeline", "call-summary"):
+        if partial == "timeline" and _unchanged(request, context["timeline_version"]):
+            return HttpResponse(status=204)
         return render(request, f"calls/call_detail.html#{partial}", context)
     return render(request, "calls/call_detail.html", context)
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 import redis as redis_lib
+from django.conf import settings
 
 from calls.catapult import CatapultClient, RetryPolicy
 from calls.locks import SYNC_LOCK_NAME
@@ -12,6 +13,15 @@ from catapult_sim.clock import ManualClock
 from catapult_sim.testing import running_simulator
 from dashboard.celery import app as celery_app
 from dashboard.embedded_redis import EmbeddedRedis, free_port
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """SQLite's WAL side files outlive the test database pytest-django deletes."""
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME") or ""
+    for suffix in ("-wal", "-shm"):
+        if name and os.path.exists(name + suffix) and not os.path.exists(name):
+            os.remove(name + suffix)
+
 
 SIM_USER = "u-test"
 SIM_TOKEN = "test-token"

@@ -2,10 +2,12 @@
 (function () {
   "use strict";
 
-  // Tell the server the viewer's time zone so it renders times in it.
+  // Tell the server the viewer's time zone so it renders times in it. The name goes in
+  // as it is (the server does not percent-decode cookies); zone names only hold
+  // characters a cookie value may carry.
   var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  if (zone && document.cookie.indexOf("tz=" + encodeURIComponent(zone)) === -1) {
-    document.cookie = "tz=" + encodeURIComponent(zone) + "; path=/; SameSite=Lax; max-age=31536000";
+  if (zone && /^[A-Za-z0-9_+\/-]+$/.test(zone) && document.cookie.indexOf("tz=" + zone) === -1) {
+    document.cookie = "tz=" + zone + "; path=/; SameSite=Lax; max-age=31536000";
   }
 
   // Durations of live calls tick every second.
