@@ -74,6 +74,8 @@ def parse(method: str, body: bytes, query: dict[str, str], content_type: str) ->
             raise Rejected(400, "Callback body is not JSON") from None
     if not isinstance(payload, dict):
         raise Rejected(400, "Callback body is not a JSON object")
+    if "\\u0000" in json.dumps(payload):  # json.dumps writes NUL as \u0000
+        raise Rejected(400, "Callback contains NUL characters")
     event_type = payload.get("eventType")
     if not isinstance(event_type, str) or not event_type or len(event_type) > 64:
         raise Rejected(400, "Callback has no eventType")

@@ -97,8 +97,15 @@ def sanitize(payload: dict) -> dict:
     return clean
 
 
+def _refuse_nul(payload: dict) -> None:
+    # No database stores NUL in text (PostgreSQL refuses it): such data is not a call.
+    if "\\u0000" in json.dumps(payload):  # json.dumps writes NUL as \u0000
+        raise MalformedResponse("The Catapult API sent text containing NUL characters")
+
+
 def call_fields(payload: dict) -> dict:
     """Model fields of Call from one call resource (already checked to have id and state)."""
+    _refuse_nul(payload)
     sip_headers = payload.get("sipHeaders") or {}
     if not isinstance(sip_headers, dict):
         raise MalformedResponse("'sipHeaders' should be an object")
@@ -146,6 +153,7 @@ def call_fields(payload: dict) -> dict:
 
 def event_fields(payload: dict) -> dict:
     """Model fields of CallEvent from one event (already checked to have id, name, time)."""
+    _refuse_nul(payload)
     time = parse_time(payload.get("time"), "time")
     if time is None:
         raise MalformedResponse("An event has no time")

@@ -1,15 +1,18 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from calls import views
+from calls.converters import CatapultIdConverter
+
+register_converter(CatapultIdConverter, "cid")
 
 app_name = "calls"
 urlpatterns = [
     path("", views.call_list, name="list"),
     path("calls/export.csv", views.call_export, name="export"),
-    path("calls/<str:catapult_id>/", views.call_detail, name="detail"),
-    path("calls/<str:catapult_id>/recordings/", views.call_recordings, name="recordings"),
-    path("calls/<str:catapult_id>/refresh/", views.call_refresh, name="refresh"),
-    path("calls/<str:catapult_id>/actions/<str:name>/", views.call_action, name="action"),
+    path("calls/<cid:catapult_id>/", views.call_detail, name="detail"),
+    path("calls/<cid:catapult_id>/recordings/", views.call_recordings, name="recordings"),
+    path("calls/<cid:catapult_id>/refresh/", views.call_refresh, name="refresh"),
+    path("calls/<cid:catapult_id>/actions/<str:name>/", views.call_action, name="action"),
     path("numbers/<str:number>/", views.number_detail, name="number"),
     path("place/", views.place_call, name="place"),
     path("audit/", views.audit_list, name="audit"),

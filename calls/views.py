@@ -204,8 +204,6 @@ def _csv_safe(text: str) -> str:
 
 
 def _call_or_404(catapult_id: str) -> Call:
-    if len(catapult_id) > 64:
-        raise Http404("No such call")
     return get_object_or_404(Call, catapult_id=catapult_id)
 
 
@@ -354,7 +352,8 @@ def _form_errors(form) -> str:
 @login_required
 @vary_on_headers("HX-Request")
 def number_detail(request: HtmxHttpRequest, number: str) -> HttpResponse:
-    number = number[:255]
+    if len(number) > 255 or not number.isprintable():
+        raise Http404("Not a number")
     match = numbers.digits(number)
     party = (
         (Q(from_digits=match) | Q(to_digits=match))

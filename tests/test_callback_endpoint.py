@@ -180,3 +180,9 @@ def test_simulator_delivers_callbacks_to_the_endpoint(
         call_catapult_id=call_id, event_type="incomingcall"
     ).exists()
     assert Call.objects.get(catapult_id=call_id).state == "active"
+
+
+def test_nul_characters_are_refused(client, hook_settings):
+    response = _post(client, {"eventType": "answer", "callId": "c-\u0000x"}, **_auth())
+    assert response.status_code == 400
+    assert not CallbackEvent.objects.exists()

@@ -233,3 +233,12 @@ def test_callback_password_is_never_stored(sim, catapult_settings, client_for):
     assert "hunter2-secret" not in call.callback_url
     assert "hunter2-secret" not in str(call.raw)
     assert call.callback_url == "http://hook:***@127.0.0.1:9/cb"
+
+
+def test_nul_in_api_data_is_a_malformed_response(sim, catapult_settings):
+    call_id = sim.create_inbound_call(auto_answer=True)
+    with sim.lock:
+        sim.store.calls[call_id].tag = "bad\u0000tag"
+    run = sync.run_cycle()
+    assert run.outcome == SyncRun.Outcome.FAILED and "NUL" in run.error
+    assert not Call.objects.exists()
