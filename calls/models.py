@@ -58,6 +58,9 @@ class Call(models.Model):
     # True while the call's events must be (re)read: new, changed state, or still live.
     events_pending = models.BooleanField(default=True)
     events_synced_at = models.DateTimeField(null=True, blank=True)
+    # Set when a call ends while watched: its events are read once more at this time,
+    # for the ones the platform adds after the hangup.
+    events_recheck_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         permissions = [("act_on_call", "Can answer, reject, hang up, transfer and record calls")]
@@ -75,6 +78,12 @@ class Call(models.Model):
                 fields=["start_time"],
                 condition=Q(events_pending=True),
                 name="call_events_pending_idx",
+            ),
+            # The sync's late-event re-reads that are due.
+            models.Index(
+                fields=["events_recheck_at"],
+                condition=Q(events_recheck_at__isnull=False),
+                name="call_events_recheck_idx",
             ),
         ]
 

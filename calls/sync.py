@@ -20,10 +20,12 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import redis
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from calls import locks
@@ -203,9 +205,10 @@ def upsert_calls(rows: list[dict]) -> tuple[int, int]:
     existing = {
         c["catapult_id"]: c
         for c in Call.objects.filter(catapult_id__in=[r["catapult_id"] for r in rows]).values(
-            "catapult_id", "raw", "state", "events_pending", "has_recording"
+            "catapult_id", "raw", "state", "events_pending", "has_recording", "events_recheck_at"
         )
     }
+    recheck_at = now + timedelta(seconds=settings.SYNC_LATE_EVENTS_SECONDS)
     created = updated = 0
     to_write = []
     for row in rows:
@@ -214,11 +217,16 @@ def upsert_calls(rows: list[dict]) -> tuple[int, int]:
             continue  # unchanged: no write
         if old is None:
             created += 1
-            pending, had_recording = True, False
+            pending, had_recording, recheck = True, False, None
         else:
             updated += 1
             pending = old["events_pending"] or old["state"] != row["state"]
             had_recording = old["has_recording"]
+            recheck = old["events_recheck_at"]
+            if old["state"] in Call.LIVE_STATES and row["state"] not in Call.LIVE_STATES:
+                # It just ended while we watched: events may still trickle in (recording
+                # saved, playback completed). Read them once more a little later.
+                recheck = recheck_at
         to_write.append(
             Call(
                 **row,
@@ -226,6 +234,7 @@ def upsert_calls(rows: list[dict]) -> tuple[int, int]:
                 synced_at=now,
                 events_pending=pending,
                 has_recording=had_recording or row["recording_enabled"],
+                events_recheck_at=recheck,
             )
         )
     if to_write:
@@ -240,15 +249,16 @@ def upsert_calls(rows: list[dict]) -> tuple[int, int]:
 
 
 def _read_pending_events(client: CatapultClient, run: SyncRun, deadline: float) -> None:
+    now = timezone.now()
     pending = (
-        Call.objects.filter(events_pending=True)
+        Call.objects.filter(Q(events_pending=True) | Q(events_recheck_at__lte=now))
         .order_by("-start_time", "-id")
-        .values_list("id", "catapult_id", "state")
+        .values_list("id", "catapult_id", "state", "events_recheck_at")
     )
-    batch: list[tuple[int, str, list[dict]]] = []
+    batch: list[EventRead] = []
     failures: list[str] = []
     remaining = 0
-    for pk, catapult_id, state in pending.iterator(chunk_size=2000):
+    for pk, catapult_id, state, recheck_at in pending.iterator(chunk_size=2000):
         if time.monotonic() > deadline:
             remaining += 1
             continue
@@ -259,7 +269,7 @@ def _read_pending_events(client: CatapultClient, run: SyncRun, deadline: float) 
             # stays pending and is read again next cycle. Outages still end the cycle.
             failures.append(f"{catapult_id}: {exc}")
             continue
-        batch.append((pk, state, events))
+        batch.append(EventRead(pk, state, recheck_at, events))
         if len(batch) >= _EVENT_BATCH:
             run.events_stored += store_events(batch)
             batch = []
@@ -269,32 +279,48 @@ def _read_pending_events(client: CatapultClient, run: SyncRun, deadline: float) 
         run.error = f"Events of {len(failures)} call(s) could not be read; first: {failures[0]}"
 
 
-def store_events(batch: Iterable[tuple[int, str, list[dict]]]) -> int:
-    """Insert the events not yet stored and settle each call's events_pending flag."""
+class EventRead(NamedTuple):
+    """One call's event list as just read, with what decides its flags afterwards."""
+
+    pk: int
+    state: str
+    recheck_at: datetime | None
+    events: list[dict]
+
+
+def store_events(batch: Iterable[EventRead]) -> int:
+    """Insert the events not yet stored and settle each call's pending and recheck flags."""
     batch = list(batch)
     if not batch:
         return 0
     now = timezone.now()
     existing = set(
-        CallEvent.objects.filter(call_id__in=[pk for pk, _, _ in batch]).values_list(
+        CallEvent.objects.filter(call_id__in=[read.pk for read in batch]).values_list(
             "call_id", "catapult_id"
         )
     )
     new_events = []
     call_updates = []
-    for pk, state, events in batch:
-        for event in events:
-            if (pk, event["catapult_id"]) not in existing:
-                existing.add((pk, event["catapult_id"]))
-                new_events.append(CallEvent(call_id=pk, **event))
-        hangups = sorted((e for e in events if e["name"] == "hangup"), key=lambda e: e["time"])
-        call = Call(id=pk, events_pending=state in Call.LIVE_STATES, events_synced_at=now)
-        call.hangup_cause = hangups[-1]["data"][:64] if hangups else ""
+    for read in batch:
+        for event in read.events:
+            if (read.pk, event["catapult_id"]) not in existing:
+                existing.add((read.pk, event["catapult_id"]))
+                new_events.append(CallEvent(call_id=read.pk, **event))
+        hangups = sorted((e for e in read.events if e["name"] == "hangup"), key=lambda e: e["time"])
+        due = read.recheck_at is not None and read.recheck_at <= now
+        call = Call(
+            id=read.pk,
+            events_pending=read.state in Call.LIVE_STATES,
+            events_synced_at=now,
+            events_recheck_at=None if due else read.recheck_at,
+            hangup_cause=hangups[-1]["data"][:64] if hangups else "",
+        )
         call_updates.append(call)
     with transaction.atomic():
         CallEvent.objects.bulk_create(new_events, ignore_conflicts=True)
         Call.objects.bulk_update(
-            call_updates, ["events_pending", "events_synced_at", "hangup_cause"]
+            call_updates,
+            ["events_pending", "events_synced_at", "events_recheck_at", "hangup_cause"],
         )
     return len(new_events)
 
@@ -313,6 +339,6 @@ def refresh_call(client: CatapultClient, catapult_id: str, *, quiet: bool = Fals
         if not quiet:
             raise
         return Call.objects.filter(catapult_id=catapult_id).first()
-    store_events([(call.pk, call.state, events)])
+    store_events([EventRead(call.pk, call.state, call.events_recheck_at, events)])
     call.refresh_from_db()
     return call

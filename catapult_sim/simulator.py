@@ -205,6 +205,15 @@ class Simulator:
         with self.lock:
             self.engine.press_digits(self.engine.call(call_id), self.clock.now_ms(), digits)
 
+    def add_late_event(
+        self, call_id: str, name: str, data: str | None = None, seconds_ago: float = 0.0
+    ) -> None:
+        """Append an event to a call's list now, stamped `seconds_ago` (the platform adds
+        some after the hangup, with earlier times): the "late event" fault."""
+        with self.lock:
+            call = self.engine.call(call_id)
+            self.engine._event(call, self.clock.now_ms() - int(seconds_ago * 1000), name, data)
+
     # -- inspection --------------------------------------------------------------------
 
     def call_events(self, call: Call) -> list[Event]:

@@ -223,6 +223,8 @@ SYNC_MAX_RETRIES = env_int("SYNC_MAX_RETRIES", 4, minimum=0)
 SYNC_BACKFILL_DAYS = env_int("SYNC_BACKFILL_DAYS", 0, minimum=0)
 # Live calls older than this are fetched by id instead of walking the list back to them.
 SYNC_MAX_WALK_BACK_SECONDS = env_int("SYNC_MAX_WALK_BACK_SECONDS", 3600, minimum=60)
+# A call that ends while watched has its events read once more this long after.
+SYNC_LATE_EVENTS_SECONDS = env_int("SYNC_LATE_EVENTS_SECONDS", 60, minimum=0)
 SYNC_RUN_RETENTION_DAYS = env_int("SYNC_RUN_RETENTION_DAYS", 7, minimum=1)
 
 # --- Celery ------------------------------------------------------------------------------

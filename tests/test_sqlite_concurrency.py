@@ -31,8 +31,8 @@ for batch in range(40):
         rows.append({
             "catapult_id": f"c-w{me}-{n}", "direction": "in", "from_number": "+19195550100",
             "to_number": "+19195550111", "from_digits": "19195550100", "to_digits": "19195550111",
-            "state": "completed", "start_time": now - timedelta(seconds=n), "recording_enabled": False,
-            "raw": {"id": f"c-w{me}-{n}", "batch": batch},
+            "state": "completed", "start_time": now - timedelta(seconds=n),
+            "recording_enabled": False, "raw": {"id": f"c-w{me}-{n}", "batch": batch},
         })
     sync.upsert_calls(rows)
     SyncRun.objects.create(started_at=now, outcome="success")

@@ -1,6 +1,7 @@
 """The sync engine against the simulator over HTTP, on the test database."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -176,7 +177,6 @@ def test_the_lock_expires_when_its_holder_dies(sim, catapult_settings, redis_url
     # A worker that took the lock and died: nobody will release it.
     redis.Redis.from_url(redis_url).lock(SYNC_LOCK_NAME, timeout=1).acquire(blocking=False)
     assert sync.run_cycle().outcome == SyncRun.Outcome.SKIPPED
-    import time
 
     time.sleep(1.2)
     assert sync.run_cycle().outcome == SyncRun.Outcome.SUCCESS
@@ -242,3 +242,26 @@ def test_nul_in_api_data_is_a_malformed_response(sim, catapult_settings):
     run = sync.run_cycle()
     assert run.outcome == SyncRun.Outcome.FAILED and "NUL" in run.error
     assert not Call.objects.exists()
+
+
+def test_events_that_appear_after_the_hangup_are_read_once_more(sim, catapult_settings):
+    catapult_settings.SYNC_LATE_EVENTS_SECONDS = 1
+    call_id = sim.create_inbound_call(auto_answer=True)
+    sync.run_cycle()
+    sim.hangup(call_id)
+    sync.run_cycle()  # reads the events at the hangup; a re-read is due a second later
+    sim.add_late_event(call_id, "recording", "complete", seconds_ago=1)
+    time.sleep(1.1)
+    late = sync.run_cycle()
+    assert late.api_requests == 2  # one list page + the one re-read
+    assert sorted(CallEvent.objects.values_list("call__catapult_id", "catapult_id")) == _sim_events(
+        sim
+    )
+    assert Call.objects.get(catapult_id=call_id).events_recheck_at is None
+    assert sync.run_cycle().api_requests == 1  # and never again
+
+
+def test_calls_first_seen_finished_are_not_reread(sim, catapult_settings):
+    sim.preload(20, events_per_call=3)
+    sync.run_cycle()
+    assert not Call.objects.filter(events_recheck_at__isnull=False).exists()
