@@ -232,7 +232,8 @@ CELERY_BROKER_URL = REDIS_URL
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is redelivered, not lost
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # no worker hoards tasks another could run
-CELERY_TASK_SOFT_TIME_LIMIT = SYNC_LOCK_TIMEOUT_SECONDS - 30
+# The soft limit leaves the task time to record its SyncRun before the hard limit.
+CELERY_TASK_SOFT_TIME_LIMIT = SYNC_LOCK_TIMEOUT_SECONDS - min(30, SYNC_LOCK_TIMEOUT_SECONDS // 10)
 CELERY_TASK_TIME_LIMIT = SYNC_LOCK_TIMEOUT_SECONDS
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Must exceed the longest task run, or Redis redelivers a task that is still running.
