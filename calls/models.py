@@ -26,6 +26,9 @@ class Call(models.Model):
     # Digits only ('' for SIP URIs): what number search matches against.
     from_digits = models.CharField(max_length=32, blank=True)
     to_digits = models.CharField(max_length=32, blank=True)
+    # The same digits reversed: "ends with" becomes "starts with", which a b-tree serves.
+    from_digits_rev = models.CharField(max_length=32, blank=True)
+    to_digits_rev = models.CharField(max_length=32, blank=True)
     # Choices are for display: bulk upserts do not validate them, so a state the API
     # invents is stored as it came instead of failing the sync.
     state = models.CharField(max_length=16, choices=State.choices)
@@ -79,6 +82,11 @@ class Call(models.Model):
                 condition=Q(events_pending=True),
                 name="call_events_pending_idx",
             ),
+            # Number page: every call of one number, either party, newest first.
+            models.Index(fields=["from_digits", "-start_time"], name="call_from_digits_idx"),
+            models.Index(fields=["to_digits", "-start_time"], name="call_to_digits_idx"),
+            # Calls page filtered by state (often with a date range), newest first.
+            models.Index(fields=["state", "-start_time"], name="call_state_start_idx"),
             # The sync's late-event re-reads that are due.
             models.Index(
                 fields=["events_recheck_at"],

@@ -46,9 +46,11 @@ class NumberQuery:
     def q(self) -> Q:
         """A filter matching either party of a call."""
         if self.on_digits:
-            lookup = {"contains": "contains", "prefix": "startswith", "suffix": "endswith"}[
-                self.mode
-            ]
+            if self.mode == "suffix":
+                # Served by the reversed-digits columns' prefix index.
+                rev = self.text[::-1]
+                return Q(from_digits_rev__startswith=rev) | Q(to_digits_rev__startswith=rev)
+            lookup = "contains" if self.mode == "contains" else "startswith"
             return Q(**{f"from_digits__{lookup}": self.text}) | Q(
                 **{f"to_digits__{lookup}": self.text}
             )

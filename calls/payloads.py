@@ -129,6 +129,8 @@ def call_fields(payload: dict) -> dict:
         "to_number": to_number,
         "from_digits": digits(from_number)[:32],
         "to_digits": digits(to_number)[:32],
+        "from_digits_rev": digits(from_number)[:32][::-1],
+        "to_digits_rev": digits(to_number)[:32][::-1],
         "state": payload["state"][:16],
         "start_time": start_time,
         "active_time": active_time,
