@@ -2,6 +2,7 @@
 
 import csv
 import hashlib
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -229,7 +230,11 @@ def _detail_context(request: HtmxHttpRequest, call: Call) -> dict:
         "legs": legs,
         "available": actions.available_actions(call),
         "pending": actions.pending_entries([call]).get(call.pk),
-        "properties": sorted(call.raw.items()),
+        # As the API sent them: JSON for anything that is not text (true, not True).
+        "properties": [
+            (key, value if isinstance(value, str) else json.dumps(value))
+            for key, value in sorted(call.raw.items())
+        ],
         "transfer_form": TransferForm(),
         "recording_form": RecordingForm(),
     }
