@@ -393,3 +393,57 @@ def test_audit_entries_are_append_only(operator, synced):
         entry.save()
     with pytest.raises(ValueError):
         entry.delete()
+
+
+ACTION_CASES = {
+    # action: (extra form data, a call state that allows it: "ringing" or "active")
+    "answer": ({}, "ringing"),
+    "reject": ({}, "ringing"),
+    "hangup": ({}, "active"),
+    "record_on": ({"recording_file_format": "wav"}, "active"),
+    "record_off": ({}, "recording"),
+    "transfer": ({"transfer_to": "+19195550199"}, "active"),
+}
+
+
+def _call_for(sim, kind, client_for):
+    if kind == "ringing":
+        call_id = sim.create_inbound_call(auto_answer=False)
+    else:
+        call_id = sim.create_inbound_call(auto_answer=True)
+        if kind == "recording":
+            client_for().update_call(call_id, recording_enabled=True)
+    sync.refresh_call(sync.CatapultClient.from_settings(), call_id)
+    return call_id
+
+
+@pytest.mark.parametrize("name", list(ACTION_CASES))
+def test_every_action_allowed_refused_by_state_role_and_api(
+    client, operator, viewer, sim, catapult_settings, client_for, name
+):
+    data, kind = ACTION_CASES[name]
+    # Allowed.
+    client.force_login(operator)
+    call_id = _call_for(sim, kind, client_for)
+    assert _act(client, call_id, name, **data).status_code == 200
+    assert AuditEntry.objects.filter(action=name, outcome="accepted").count() == 1
+    # Refused by role: nothing reaches the API.
+    client.force_login(viewer)
+    call_id = _call_for(sim, kind, client_for)
+    sim.reset_stats()
+    assert _act(client, call_id, name, **data).status_code == 403
+    assert sim.stats()["requests"] == 0
+    # Refused by state: a finished call.
+    client.force_login(operator)
+    done = _call_for(sim, kind, client_for)
+    sim.hangup(done)
+    sync.refresh_call(sync.CatapultClient.from_settings(), done)
+    assert _act(client, done, name, **data).status_code == 409
+    # API error: shown, recorded, not retried.
+    call_id = _call_for(sim, kind, client_for)
+    sim.faults.add("error", method="POST", path=r"^/calls/", status=503, count=1)
+    sim.reset_stats()
+    response = _act(client, call_id, name, **data)
+    assert response.status_code == 502
+    assert sim.stats()["by_route"].get("POST /calls/{id}") == 1
+    assert AuditEntry.objects.filter(action=name, outcome="refused", api_status=503).count() == 1

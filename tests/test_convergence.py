@@ -36,6 +36,8 @@ faults = st.lists(
             "count": st.integers(1, 3),
             "after": st.integers(0, 3),
             "status": st.sampled_from([500, 502, 503]),
+            # 1.5 s is past the client's 1 s read timeout: a timeout, not just slowness.
+            "delay": st.sampled_from([0.2, 1.5]),
         }
     ),
     max_size=4,
@@ -137,7 +139,7 @@ def test_sync_converges_after_any_fault_schedule(catapult_settings, schedule):
                     count=spec["count"],
                     after=spec["after"],
                     status=spec["status"],
-                    delay=0.2,
+                    delay=spec["delay"],
                 )
             if timer:
                 timer.start()
