@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.db.models import Avg, Count, Q
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -19,7 +19,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
-from calls import actions, callbacks, numbers, pagination, sync, timeline
+from calls import actions, callbacks, numbers, pagination, reports, sync, timeline
 from calls.catapult import CatapultClient, CatapultError
 from calls.filters import KNOWN_CAUSES, AuditFilterForm, CallFilterForm
 from calls.forms import PlaceCallForm, RecordingForm, TransferForm
@@ -360,27 +360,22 @@ def number_detail(request: HtmxHttpRequest, number: str) -> HttpResponse:
     if len(number) > 255 or not number.isprintable():
         raise Http404("Not a number")
     match = numbers.digits(number)
-    party = (
-        (Q(from_digits=match) | Q(to_digits=match))
-        if match
-        else (Q(from_number__iexact=number) | Q(to_number__iexact=number))
-    )
-    calls = Call.objects.filter(party)
+    if match:
+        sides = [Q(from_digits=match), Q(to_digits=match)]
+    else:
+        sides = [Q(from_number__iexact=number), Q(to_number__iexact=number)]
+    calls = Call.objects.filter(sides[0] | sides[1])
     before = request.GET.get("before", "")
     try:
         page = pagination.keyset_page(calls, "start_time", before=before, size=PAGE_SIZE)
     except pagination.BadCursor:
         page = pagination.keyset_page(calls, "start_time", size=PAGE_SIZE)
-    outcomes = list(
-        calls.values("state", "hangup_cause").annotate(n=Count("id")).order_by("-n")[:20]
-    )
-    stats = calls.aggregate(total=Count("id"), average=Avg("duration"))
+    stats = reports.number_statistics(sides)
     live = list(calls.filter(state__in=Call.LIVE_STATES).order_by("-start_time")[:50])
     context = {
         **_page_context(request),
         "number": number,
         "page": page,
-        "outcomes": outcomes,
         "stats": stats,
         "live": live,
         "pending": actions.pending_entries(page.rows + live),

@@ -447,3 +447,16 @@ def test_every_action_allowed_refused_by_state_role_and_api(
     assert response.status_code == 502
     assert sim.stats()["by_route"].get("POST /calls/{id}") == 1
     assert AuditEntry.objects.filter(action=name, outcome="refused", api_status=503).count() == 1
+
+
+def test_number_statistics_are_bounded_for_busy_numbers(synced):
+    from django.db.models import Q
+
+    from calls import reports
+
+    sides = [Q(from_digits="19195550100"), Q(to_digits="19195550100")]
+    full = reports.number_statistics(sides)
+    assert not full.capped and full.total >= 2
+    assert sum(row["n"] for row in full.outcomes) == full.total
+    capped = reports.number_statistics(sides, window=1)
+    assert capped.capped and capped.total <= 2
