@@ -99,8 +99,18 @@ def sanitize(payload: dict) -> dict:
 
 def _refuse_nul(payload: dict) -> None:
     # No database stores NUL in text (PostgreSQL refuses it): such data is not a call.
-    if "\\u0000" in json.dumps(payload):  # json.dumps writes NUL as \u0000
+    if _has_nul(payload):
         raise MalformedResponse("The Catapult API sent text containing NUL characters")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
 def call_fields(payload: dict) -> dict:
