@@ -9,7 +9,7 @@ from calls.models import Call
 
 # Per side (caller, callee). Each side is read newest first along its own index and
 # stops here: the account's own numbers can be on hundreds of thousands of calls.
-STATS_WINDOW = 10_000
+STATS_WINDOW = 2_000
 
 
 @dataclass(frozen=True)
