@@ -15,12 +15,14 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import prepare  # noqa: E402 - needs ROOT on the path
+from dashboard.embedded_redis import free_port, wait_for_port  # noqa: E402
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -34,27 +36,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20)
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="callback-bench-"))
-    os.environ["STATE_DIR"] = str(workdir)
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
-    os.environ["LOG_LEVEL"] = "WARNING"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "dashboard.settings"
     os.environ["CALLBACK_PASSWORD"] = "bench-callback-pass"
-    for name in ("CATAPULT_USER_ID", "CATAPULT_API_TOKEN", "CATAPULT_API_SECRET"):
-        os.environ.pop(name, None)
-
-    from dashboard.embedded_redis import EmbeddedRedis, free_port, wait_for_port
-
-    redis_server = None
-    if not os.environ.get("REDIS_URL"):
-        redis_server = EmbeddedRedis(free_port(), workdir / "redis").start()
-        os.environ["REDIS_URL"] = redis_server.url
-
-    import django
-
-    django.setup()
+    _, redis_server = prepare("callback-bench-")
     from django.conf import settings
-    from django.core.management import call_command
     from django.test import Client
 
     from calls import sync
@@ -62,7 +46,6 @@ def main() -> None:
     from calls.models import Call
     from catapult_sim.testing import running_simulator
 
-    call_command("migrate", verbosity=0, interactive=False)
     children = []
     with running_simulator(
         user_id="u-demo", api_token="demo-token", api_secret="demo-secret", seed=5

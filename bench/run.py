@@ -28,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import empty_tables  # noqa: E402 - needs ROOT on the path
+
 SIM_USER, SIM_TOKEN, SIM_SECRET = "u-bench", "bench-token", "bench-secret-value"
 PARTS = ("ingest", "steady", "live", "pages", "admin")
 RESULTS: list[tuple[str, str, str, str]] = []  # (part, figure, value, target / verdict)
@@ -85,19 +87,6 @@ def start_simulator(calls: int, events: int, live: int, outside: int):
     sim.numbers = NumberPool(1, size=outside)
     sim.preload(calls, events_per_call=events, live=live)
     return manager, sim
-
-
-def empty_tables() -> None:
-    from django.db import connection
-
-    tables = ["calls_callevent", "calls_auditentry", "calls_callbackevent", "calls_call"]
-    tables.append("calls_syncrun")
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-        else:
-            for table in tables:
-                cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
 
 
 # --- child processes (ingest) -------------------------------------------------------------

@@ -12,33 +12,14 @@ REDIS_URL or a private redis-server. With PostgreSQL the tables are dropped and 
 """
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def empty_tables() -> None:
-    """Start from no calls (the benchmark may point at a database used before)."""
-    from django.db import connection
-
-    tables = [
-        "calls_callevent",
-        "calls_auditentry",
-        "calls_callbackevent",
-        "calls_call",
-        "calls_syncrun",
-    ]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-        else:
-            for table in tables:
-                cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+from bench.common import empty_tables, prepare  # noqa: E402 - needs ROOT on the path
 
 
 def main() -> None:
@@ -47,33 +28,14 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=8, help="events per call (about)")
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="sync-bench-"))
-    os.environ["STATE_DIR"] = str(workdir)
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
-    os.environ["LOG_LEVEL"] = "WARNING"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-    for name in ("CATAPULT_USER_ID", "CATAPULT_API_TOKEN", "CATAPULT_API_SECRET"):
-        os.environ.pop(name, None)
-
-    from dashboard.embedded_redis import EmbeddedRedis, free_port
-
-    redis_server = None
-    if not os.environ.get("REDIS_URL"):
-        redis_server = EmbeddedRedis(free_port(), workdir / "redis").start()
-        os.environ["REDIS_URL"] = redis_server.url
-
-    import django
-
-    django.setup()
+    _, redis_server = prepare("sync-bench-")
     from django.conf import settings
-    from django.core.management import call_command
 
     from calls import sync
     from calls.catapult import CatapultClient
     from calls.models import Call, CallEvent
     from catapult_sim.testing import running_simulator
 
-    call_command("migrate", verbosity=0, interactive=False)
     empty_tables()
 
     with running_simulator(

@@ -1,0 +1,55 @@
+"""What the benchmark scripts share: a throwaway environment and empty tables."""
+
+import os
+import tempfile
+from pathlib import Path
+
+CALL_TABLES = [
+    "calls_callevent",
+    "calls_auditentry",
+    "calls_callbackevent",
+    "calls_call",
+    "calls_syncrun",
+]
+
+
+def prepare(prefix: str):
+    """Point Django at a fresh state folder (SQLite unless DATABASE_URL says otherwise),
+    start a private Redis unless REDIS_URL is set, set Django up and migrate.
+
+    Returns (workdir, redis_server or None); the caller stops the server.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["STATE_DIR"] = str(workdir)
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
+    os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "dashboard.settings"
+    for name in ("CATAPULT_USER_ID", "CATAPULT_API_TOKEN", "CATAPULT_API_SECRET"):
+        os.environ.pop(name, None)  # the benchmarks talk to their own simulator
+
+    from dashboard.embedded_redis import EmbeddedRedis, free_port
+
+    redis_server = None
+    if not os.environ.get("REDIS_URL"):
+        redis_server = EmbeddedRedis(free_port(), workdir / "redis").start()
+        os.environ["REDIS_URL"] = redis_server.url
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    return workdir, redis_server
+
+
+def empty_tables() -> None:
+    """Start from no calls (a benchmark may point at a database used before)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"TRUNCATE {', '.join(CALL_TABLES)} RESTART IDENTITY CASCADE")
+        else:
+            for table in CALL_TABLES:
+                cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
