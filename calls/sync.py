@@ -130,12 +130,7 @@ def walk_cutoff(now: datetime) -> datetime | None:
     Measured from the watermark, a start time the API itself wrote, so a clock that
     differs between us and Catapult moves nothing.
     """
-    last = (
-        SyncRun.objects.filter(outcome=SyncRun.Outcome.SUCCESS, newest_start_time__isnull=False)
-        .order_by("-started_at")
-        .values_list("newest_start_time", flat=True)
-        .first()
-    )
+    last = last_watermark()
     if last is None:
         if settings.SYNC_BACKFILL_DAYS:
             return now - timedelta(days=settings.SYNC_BACKFILL_DAYS)
@@ -176,13 +171,14 @@ def _walk(client: CatapultClient, run: SyncRun, cutoff: datetime | None) -> set[
             newest = max(newest, max(starts)) if newest else max(starts)
         if cutoff is not None and starts and min(starts) < cutoff:
             break
-    run.newest_start_time = newest or _previous_watermark()
+    run.newest_start_time = newest or last_watermark()
     return seen
 
 
-def _previous_watermark() -> datetime | None:
+def last_watermark() -> datetime | None:
+    """The newest call start time the last successful cycle saw."""
     return (
-        SyncRun.objects.filter(outcome=SyncRun.Outcome.SUCCESS)
+        SyncRun.objects.filter(outcome=SyncRun.Outcome.SUCCESS, newest_start_time__isnull=False)
         .order_by("-started_at")
         .values_list("newest_start_time", flat=True)
         .first()
