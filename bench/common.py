@@ -53,3 +53,19 @@ def empty_tables() -> None:
         else:
             for table in CALL_TABLES:
                 cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+
+
+def backfill(client) -> int:
+    """Run sync cycles until every finished call's events are read; returns the cycles."""
+    from calls import sync
+    from calls.models import Call
+
+    cycles = 0
+    while True:
+        run = sync.run_cycle(client)
+        cycles += 1
+        if run.outcome != "success":
+            raise SystemExit(f"cycle failed: {run.error}")
+        unread = Call.objects.filter(events_pending=True).exclude(state__in=Call.LIVE_STATES)
+        if not unread.exists():
+            return cycles

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import empty_tables  # noqa: E402 - needs ROOT on the path
+from bench.common import backfill, empty_tables  # noqa: E402 - needs ROOT on the path
 
 SIM_USER, SIM_TOKEN, SIM_SECRET = "u-bench", "bench-token", "bench-secret-value"
 PARTS = ("ingest", "steady", "live", "pages", "admin")
@@ -121,18 +121,7 @@ def child_backfill() -> dict:
     sync.store_events = timed(sync.store_events)
     client = CatapultClient.from_settings(retry=sync.sync_retry_policy())
     started = time.perf_counter()
-    cycles = 0
-    while True:
-        run = sync.run_cycle(client)
-        cycles += 1
-        if run.outcome != "success":
-            raise SystemExit(f"cycle failed: {run.error}")
-        if (
-            not Call.objects.filter(events_pending=True)
-            .exclude(state__in=Call.LIVE_STATES)
-            .exists()
-        ):
-            break
+    cycles = backfill(client)
     wall = time.perf_counter() - started
     rows = Call.objects.count() + CallEvent.objects.count()
     return {

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import empty_tables, prepare  # noqa: E402 - needs ROOT on the path
+from bench.common import backfill, empty_tables, prepare  # noqa: E402 - needs ROOT on the path
 
 
 def main() -> None:
@@ -52,19 +52,8 @@ def main() -> None:
         preload_s = time.perf_counter() - started
 
         client = CatapultClient.from_settings(retry=sync.sync_retry_policy())
-        cycles = 0
         started = time.perf_counter()
-        while True:
-            run = sync.run_cycle(client)
-            cycles += 1
-            if run.outcome != "success":
-                raise SystemExit(f"cycle failed: {run.error}")
-            if (
-                not Call.objects.filter(events_pending=True)
-                .exclude(state__in=Call.LIVE_STATES)
-                .exists()
-            ):
-                break
+        cycles = backfill(client)
         wall = time.perf_counter() - started
 
     calls = Call.objects.count()
