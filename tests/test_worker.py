@@ -112,7 +112,9 @@ def test_worker_killed_mid_cycle_leaves_a_consistent_database(sim, start_worker)
     # worker is killed after the first.
     sim.preload(600, events_per_call=8)
     sim.faults.add("delay", path=r"/events$", count=None, delay=0.02)
-    worker = start_worker(SYNC_LOCK_TIMEOUT_SECONDS="10")
+    # The event phase stops at half the lock timeout: 20 s leaves it 10 s, well past the
+    # first batch (~4 s), so the kill lands mid-cycle.
+    worker = start_worker(SYNC_LOCK_TIMEOUT_SECONDS="20")
     sync_calls.delay()
     assert _wait_for(lambda: CallEvent.objects.count() > 0, timeout=60)
     os.kill(worker.pid, signal.SIGKILL)
@@ -125,9 +127,9 @@ def test_worker_killed_mid_cycle_leaves_a_consistent_database(sim, start_worker)
         assert stored == {e["id"] for e in sim.events_snapshot(call.catapult_id)}
     assert SyncRun.objects.get().outcome == SyncRun.Outcome.RUNNING
 
-    settings.SYNC_LOCK_TIMEOUT_SECONDS = 10
+    settings.SYNC_LOCK_TIMEOUT_SECONDS = 20
     assert sync.run_cycle().outcome == SyncRun.Outcome.SKIPPED  # the dead worker's lock
-    assert _wait_for(lambda: sync.run_cycle().outcome == SyncRun.Outcome.SUCCESS, timeout=30)
+    assert _wait_for(lambda: sync.run_cycle().outcome == SyncRun.Outcome.SUCCESS, timeout=45)
     killed = SyncRun.objects.order_by("started_at").first()
     assert killed.outcome == SyncRun.Outcome.FAILED and "stopped" in killed.error
     assert Call.objects.count() == 600
