@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -29,7 +28,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from calls import locks
+from calls import bulk, locks
 from calls.catapult import (
     CatapultClient,
     CatapultError,
@@ -195,7 +194,10 @@ def _refresh_unreached_live_calls(client: CatapultClient, run: SyncRun, seen: se
 
 
 def upsert_calls(rows: list[dict]) -> tuple[int, int]:
-    """Insert new calls and update changed ones. Returns (created, updated)."""
+    """Insert new calls and update changed ones (rows from payloads.call_fields).
+
+    Returns (created, updated).
+    """
     if not rows:
         return 0, 0
     now = timezone.now()
@@ -225,23 +227,20 @@ def upsert_calls(rows: list[dict]) -> tuple[int, int]:
                 # saved, playback completed). Read them once more a little later.
                 recheck = recheck_at
         to_write.append(
-            Call(
+            {
                 **row,
-                first_seen_at=now,
-                synced_at=now,
-                events_pending=pending,
-                has_recording=had_recording or row["recording_enabled"],
-                events_recheck_at=recheck,
-            )
+                "first_seen_at": now,
+                "synced_at": now,
+                "events_pending": pending,
+                "has_recording": had_recording or row["recording_enabled"],
+                "events_recheck_at": recheck,
+                # Only for new rows: an update leaves both as they are (not _CALL_FIELDS).
+                "hangup_cause": "",
+                "events_synced_at": None,
+            }
         )
-    if to_write:
-        with transaction.atomic():
-            Call.objects.bulk_create(
-                to_write,
-                update_conflicts=True,
-                unique_fields=["catapult_id"],
-                update_fields=_CALL_FIELDS,
-            )
+    with transaction.atomic():
+        bulk.insert(Call, to_write, unique=["catapult_id"], update=_CALL_FIELDS)
     return created, updated
 
 
@@ -291,35 +290,27 @@ def store_events(batch: Iterable[EventRead]) -> int:
     if not batch:
         return 0
     now = timezone.now()
-    existing = set(
-        CallEvent.objects.filter(call_id__in=[read.pk for read in batch]).values_list(
-            "call_id", "catapult_id"
-        )
-    )
-    new_events = []
-    # Calls grouped by the values their flags get: a handful of UPDATEs per batch instead
-    # of bulk_update's CASE per row and field (which dominated the write path).
-    groups: dict[tuple, list[int]] = defaultdict(list)
+    events = []
+    flags = []
     for read in batch:
-        for event in read.events:
-            if (read.pk, event["catapult_id"]) not in existing:
-                existing.add((read.pk, event["catapult_id"]))
-                new_events.append(CallEvent(call_id=read.pk, **event))
+        events.extend({"call_id": read.pk, **event} for event in read.events)
         hangups = [e for e in read.events if e["name"] == "hangup"]
         cause = max(hangups, key=lambda e: e["time"])["data"][:64] if hangups else ""
         due = read.recheck_at is not None and read.recheck_at <= now
-        flags = (read.state in Call.LIVE_STATES, None if due else read.recheck_at, cause)
-        groups[flags].append(read.pk)
+        flags.append(
+            {
+                "pk": read.pk,
+                "events_pending": read.state in Call.LIVE_STATES,
+                "events_synced_at": now,
+                "events_recheck_at": None if due else read.recheck_at,
+                "hangup_cause": cause,
+            }
+        )
     with transaction.atomic():
-        CallEvent.objects.bulk_create(new_events, ignore_conflicts=True)
-        for (pending, recheck_at, cause), pks in groups.items():
-            Call.objects.filter(pk__in=pks).update(
-                events_pending=pending,
-                events_synced_at=now,
-                events_recheck_at=recheck_at,
-                hangup_cause=cause,
-            )
-    return len(new_events)
+        # Events already stored are skipped by the unique (call, event id) constraint.
+        stored = bulk.insert(CallEvent, events, unique=["call_id", "catapult_id"])
+        bulk.update(Call, flags)
+    return stored
 
 
 def refresh_call(client: CatapultClient, catapult_id: str, *, quiet: bool = False) -> Call | None:

@@ -22,18 +22,18 @@ from datetime import timedelta
 from django.utils import timezone
 from calls import sync
 from calls.models import Call, SyncRun
+from calls.payloads import call_fields
 me = int(sys.argv[1])
 now = timezone.now()
 for batch in range(40):
     rows = []
     for i in range(25):
         n = batch * 25 + i
-        rows.append({
-            "catapult_id": f"c-w{me}-{n}", "direction": "in", "from_number": "+19195550100",
-            "to_number": "+19195550111", "from_digits": "19195550100", "to_digits": "19195550111",
-            "state": "completed", "start_time": now - timedelta(seconds=n),
-            "recording_enabled": False, "raw": {"id": f"c-w{me}-{n}", "batch": batch},
-        })
+        rows.append(call_fields({
+            "id": f"c-w{me}-{n}", "direction": "in", "from": "+19195550100",
+            "to": "+19195550111", "state": "completed",
+            "startTime": (now - timedelta(seconds=n)).isoformat(), "tag": f"batch {batch}",
+        }))
     sync.upsert_calls(rows)
     SyncRun.objects.create(started_at=now, outcome="success")
     Call.objects.filter(catapult_id__startswith="c-w").update(synced_at=timezone.now())
