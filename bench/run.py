@@ -175,7 +175,7 @@ def run_child(kind: str, env: dict) -> dict:
 
 def part_ingest(args, workdir: Path) -> None:
     n = args.ingest_calls or max(100, int(100_000 * args.scale))
-    print(f"\n[ingest] backfill of {n:,} calls, ~{args.events} events each", flush=True)
+    print(f"\n[ingest] backfill of {n:,} calls, {args.events} events per answered call", flush=True)
     manager, sim = start_simulator(n, args.events, 0, args.outside_numbers)
     try:
         fetch = run_child(
@@ -582,7 +582,12 @@ def main() -> None:
     parser.add_argument(
         "--ingest-calls", type=int, default=0, help="ingest size (default 100k x scale)"
     )
-    parser.add_argument("--events", type=int, default=8, help="events per call (about)")
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=10,
+        help="events of an answered call; unanswered ones have 2-3 (10: 8.2 per call on average)",
+    )
     parser.add_argument("--live", type=int, default=200, help="live calls in the stored data set")
     parser.add_argument("--outside-numbers", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=200, help="requests per page measured")
