@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.utils.html import format_html
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -35,14 +36,15 @@ class HtmxHttpRequest(HttpRequest):
 
 def _page_context(request: HtmxHttpRequest) -> dict:
     status = sync_status()
+    blocked = (
+        f"The Catapult API is not answering ({status.last_run.error})" if status.api_down else ""
+    )
     return {
         "status": status,
         "can_act": actions.can_act(request.user),
-        "actions_blocked": (
-            f"The Catapult API is not answering ({status.last_run.error})"
-            if status.api_down
-            else ""
-        ),
+        "actions_blocked": blocked,
+        # The same attributes on every row button: built once per page, not per button.
+        "blocked_attrs": format_html(' disabled title="{}"', blocked) if blocked else "",
     }
 
 
