@@ -157,3 +157,53 @@ def test_steady_cycle_requests_stay_near_the_minimum(sim, catapult_settings):
     assert run.api_requests == sim.stats()["requests"]
     assert run.api_requests <= 1.2 * minimum, (run.api_requests, minimum, sim.stats())
     assert run.pages == 1
+
+
+# --- sync write path: statements per batch, not per row -------------------------------------
+
+
+def _payload(i: int) -> dict:
+    start = timezone.now() - timedelta(seconds=i)
+    return {
+        "id": f"c-guard{i:06d}",
+        "from": "+19195550100",
+        "to": f"+1206555{i % 1000:04d}",
+        "state": "completed",
+        "startTime": start.isoformat(),
+    }
+
+
+def _statements(fn) -> int:
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        fn()
+    return len(queries.captured_queries)
+
+
+def _write(first: int, calls: int) -> tuple[int, int]:
+    """Statements to upsert `calls` new calls, then to store 8 events for each."""
+    from calls.payloads import call_fields, event_fields
+
+    rows = [call_fields(_payload(i)) for i in range(first, first + calls)]
+    upsert = _statements(lambda: sync.upsert_calls(rows))
+    pks = Call.objects.filter(catapult_id__in=[r["catapult_id"] for r in rows])
+    event = {"name": "speak", "time": "2026-11-20T10:00:00Z"}
+    reads = [
+        sync.EventRead(
+            pk, "completed", None, [event_fields({**event, "id": f"ce-{j}"}) for j in range(8)]
+        )
+        for pk in pks.values_list("pk", flat=True)
+    ]
+    store = _statements(lambda: sync.store_events(reads))
+    return upsert, store
+
+
+def test_sync_writes_take_as_many_statements_for_400_calls_as_for_5():
+    small = _write(0, 5)
+    large = _write(5, 400)
+    assert Call.objects.count() == 405 and CallEvent.objects.count() == 8 * 405
+    assert small == large
+    # A select of the stored calls and the upsert; the events insert and the flags update
+    # (on PostgreSQL each with its staging table's set-up; COPY is not counted here).
+    assert large[0] <= 6 and large[1] <= 8, large
