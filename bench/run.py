@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import backfill, empty_tables  # noqa: E402 - needs ROOT on the path
+from bench.common import backfill, empty_tables, ensure_postgres_database  # noqa: E402 - needs ROOT on the path
 
 SIM_USER, SIM_TOKEN, SIM_SECRET = "u-bench", "bench-token", "bench-secret-value"
 PARTS = ("ingest", "steady", "live", "pages", "admin")
@@ -608,6 +608,7 @@ def main() -> None:
         print(json.dumps(result))
         return
 
+    ensure_postgres_database(args.pg_url)
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     os.environ.update(base_env(workdir, args.pg_url, args.redis_url))
     import django
