@@ -156,6 +156,45 @@ def child_fetch() -> dict:
     }
 
 
+def child_viewers() -> dict:
+    """Viewers polling the live partial every 2 s (the live part's load, own process)."""
+    import requests
+
+    url, cookie = os.environ["BENCH_URL"], os.environ["BENCH_COOKIE"]
+    viewers, seconds = int(os.environ["BENCH_VIEWERS"]), float(os.environ["BENCH_SECONDS"])
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def viewer(index: int) -> None:
+        session = requests.Session()
+        session.cookies.set("sessionid", cookie)
+        time.sleep(2.0 * index / viewers)  # spread over the polling interval
+        while time.monotonic() < stop_at:
+            began = time.perf_counter()
+            try:
+                response = session.get(url, headers={"HX-Request": "true"}, timeout=10)
+                ok = response.status_code in (200, 204) and not response.is_redirect
+                problem = "" if ok else f"HTTP {response.status_code}"
+            except requests.RequestException as exc:
+                elapsed = seconds - (stop_at - time.monotonic())
+                problem = f"{type(exc).__name__} at {elapsed:.1f} s: {str(exc)[-160:]}"
+            took = time.perf_counter() - began
+            with lock:
+                latencies.append(took)
+                if problem:
+                    errors.append(problem)
+            time.sleep(max(0.0, 2.0 - took))
+
+    threads = [threading.Thread(target=viewer, args=(i,)) for i in range(viewers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"latencies": latencies, "errors": errors}
+
+
 def run_child(kind: str, env: dict) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--child", kind],
@@ -363,6 +402,8 @@ def part_live(args, workdir: Path) -> None:
             "1",
             "--threads",
             "8",
+            "--keep-alive",  # longer than the 2 s poll, as bin/up's server (dashboard/stack.py)
+            "10",
             "--log-level",
             "warning",
         ],
@@ -377,42 +418,29 @@ def part_live(args, workdir: Path) -> None:
                 break
             except requests.ConnectionError:
                 time.sleep(0.1)
-        latencies: list[float] = []
-        errors: list[str] = []
-        stop_at = time.monotonic() + seconds
-        lock = threading.Lock()
-
-        def viewer(index: int) -> None:
-            session = requests.Session()
-            session.cookies.set("sessionid", cookie)
-            time.sleep(2.0 * index / viewers)  # spread over the polling interval
-            while time.monotonic() < stop_at:
-                began = time.perf_counter()
-                try:
-                    response = session.get(url, headers={"HX-Request": "true"}, timeout=10)
-                    ok = response.status_code in (200, 204) and not response.is_redirect
-                    problem = "" if ok else f"HTTP {response.status_code}"
-                except requests.RequestException as exc:
-                    problem = type(exc).__name__
-                took = time.perf_counter() - began
-                with lock:
-                    latencies.append(took)
-                    if problem:
-                        errors.append(problem)
-                time.sleep(max(0.0, 2.0 - took))
-
         sim.start_traffic(calls_per_minute=120)
-        threads = [threading.Thread(target=viewer, args=(i,)) for i in range(viewers)]
-        for t in threads:
-            t.start()
+        # The viewers run in their own process: in this one the simulator and the sync
+        # compete for the interpreter and would inflate the client-side timings.
+        load = subprocess.Popen(  # noqa: S603 - our own program
+            [sys.executable, __file__, "--child", "viewers"],
+            env={
+                **os.environ,
+                "BENCH_URL": url,
+                "BENCH_COOKIE": cookie,
+                "BENCH_VIEWERS": str(viewers),
+                "BENCH_SECONDS": str(seconds),
+            },
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         cycles = 0
         client = CatapultClient.from_settings(retry=sync.sync_retry_policy())
-        while time.monotonic() < stop_at:
+        while load.poll() is None:
             sync.run_cycle(client)
             cycles += 1
             time.sleep(0.5)
-        for t in threads:
-            t.join()
+        result = json.loads(load.communicate()[0].strip().splitlines()[-1])
+        latencies, errors = result["latencies"], result["errors"]
         sim.stop_traffic()
         p50, p95 = percentiles([x * 1000 for x in latencies])
         record(
@@ -569,7 +597,7 @@ def print_table() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--child", choices=("backfill", "fetch"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("backfill", "fetch", "viewers"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--parts", default=",".join(PARTS), help=f"comma-separated: {', '.join(PARTS)}"
     )
@@ -604,8 +632,8 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.child:
-        result = child_backfill() if args.child == "backfill" else child_fetch()
-        print(json.dumps(result))
+        children = {"backfill": child_backfill, "fetch": child_fetch, "viewers": child_viewers}
+        print(json.dumps(children[args.child]()))
         return
 
     ensure_postgres_database(args.pg_url)

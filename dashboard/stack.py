@@ -81,6 +81,9 @@ class Stack:
             "bind": f"127.0.0.1:{self.web_port}",
             "workers": 2,
             "threads": 4,
+            # Pages poll every 5 s: a keep-alive longer than that lets a browser reuse its
+            # connection instead of racing the server's close (gunicorn's default is 2 s).
+            "keep-alive": 10,
             "access-logfile": "-",
         }
         celery = [python, "-m", "celery", "-A", "dashboard"]
