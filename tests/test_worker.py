@@ -108,10 +108,11 @@ def test_task_runs_a_cycle_in_a_real_worker(sim, start_worker):
 
 
 def test_worker_killed_mid_cycle_leaves_a_consistent_database(sim, start_worker):
-    # Events are written 200 calls at a time: 600 slow calls are three batches, and the
-    # worker is killed after the first.
-    sim.preload(600, events_per_call=8)
-    sim.faults.add("delay", path=r"/events$", count=None, delay=0.02)
+    # Events are written a batch of calls at a time: three batches of slow calls (~4 s
+    # each), and the worker is killed after the first.
+    calls = 3 * sync._EVENT_BATCH
+    sim.preload(calls, events_per_call=8)
+    sim.faults.add("delay", path=r"/events$", count=None, delay=4 / sync._EVENT_BATCH)
     # The event phase stops at half the lock timeout: 20 s leaves it 10 s, well past the
     # first batch (~4 s), so the kill lands mid-cycle.
     worker = start_worker(SYNC_LOCK_TIMEOUT_SECONDS="20")
@@ -132,7 +133,7 @@ def test_worker_killed_mid_cycle_leaves_a_consistent_database(sim, start_worker)
     assert _wait_for(lambda: sync.run_cycle().outcome == SyncRun.Outcome.SUCCESS, timeout=45)
     killed = SyncRun.objects.order_by("started_at").first()
     assert killed.outcome == SyncRun.Outcome.FAILED and "stopped" in killed.error
-    assert Call.objects.count() == 600
+    assert Call.objects.count() == calls
     assert CallEvent.objects.count() == sum(
         len(sim.events_snapshot(c["id"])) for c in sim.calls_snapshot()
     )
