@@ -78,6 +78,11 @@ def ensure_postgres_database(url: str) -> None:
     import psycopg
     from psycopg import sql
 
+    try:  # a role that may only reach its own database is fine when that one exists
+        psycopg.connect(url).close()
+        return
+    except psycopg.OperationalError:
+        pass
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
     maintenance = parts._replace(path="/postgres").geturl()

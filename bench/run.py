@@ -192,7 +192,9 @@ def child_viewers() -> dict:
         thread.start()
     for thread in threads:
         thread.join()
-    return {"latencies": latencies, "errors": errors}
+    result = {"latencies": latencies, "errors": errors}
+    Path(os.environ["BENCH_RESULT"]).write_text(json.dumps(result))
+    return {"requests": len(latencies), "errors": len(errors)}
 
 
 def run_child(kind: str, env: dict) -> dict:
@@ -419,6 +421,7 @@ def part_live(args, workdir: Path) -> None:
             except requests.ConnectionError:
                 time.sleep(0.1)
         sim.start_traffic(calls_per_minute=120)
+        result_file = workdir / "viewers.json"  # a file, not a pipe: no size limit to block on
         # The viewers run in their own process: in this one the simulator and the sync
         # compete for the interpreter and would inflate the client-side timings.
         load = subprocess.Popen(  # noqa: S603 - our own program
@@ -429,9 +432,8 @@ def part_live(args, workdir: Path) -> None:
                 "BENCH_COOKIE": cookie,
                 "BENCH_VIEWERS": str(viewers),
                 "BENCH_SECONDS": str(seconds),
+                "BENCH_RESULT": str(result_file),
             },
-            stdout=subprocess.PIPE,
-            text=True,
         )
         cycles = 0
         client = CatapultClient.from_settings(retry=sync.sync_retry_policy())
@@ -439,7 +441,9 @@ def part_live(args, workdir: Path) -> None:
             sync.run_cycle(client)
             cycles += 1
             time.sleep(0.5)
-        result = json.loads(load.communicate()[0].strip().splitlines()[-1])
+        if load.returncode != 0:
+            raise SystemExit(f"the viewers' process failed (exit status {load.returncode})")
+        result = json.loads(result_file.read_text())
         latencies, errors = result["latencies"], result["errors"]
         sim.stop_traffic()
         p50, p95 = percentiles([x * 1000 for x in latencies])

@@ -7,8 +7,10 @@ own work. Here only times and JSON are prepared, and the rows reach the database
 cheapest way each one has:
 
 - PostgreSQL: COPY into a temporary staging table (psycopg formats COPY rows in C), then
-  one `INSERT ... SELECT ... ON CONFLICT` or `UPDATE ... FROM` into the real table;
-- SQLite: `executemany` of a one-row statement, which sqlite3 runs in C.
+  one `INSERT ... SELECT ... ON CONFLICT` or `UPDATE ... FROM` into the real table (the
+  database role needs the TEMPORARY privilege, which PostgreSQL grants by default);
+- SQLite, and PostgreSQL for a few rows: `executemany` of a one-row statement, which
+  sqlite3 runs in C.
 
 Inserts are upserts keyed on a unique constraint, so a row written twice, or by two
 writers at once, ends the same. All rows of one call must have the same keys (field
@@ -24,6 +26,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import connection, models, transaction
+
+# Below this many rows PostgreSQL gets the plain statements too: one call refreshed by a
+# callback or an operator is not worth three staging statements.
+STAGE_FROM_ROWS = 50
 
 
 def insert(
@@ -50,7 +56,7 @@ def insert(
         action = "DO NOTHING"
     table = _quote(meta.db_table)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if _staged(rows):
             stage = _pg_stage(cursor, model, names, rows)
             source = f"SELECT {columns} FROM {stage}"  # noqa: S608 - names from the model
             params = None
@@ -66,16 +72,18 @@ def insert(
 
 
 def update(model: type[models.Model], rows: Sequence[dict]) -> int:
-    """Set each row's columns on the stored row whose primary key is the row's `pk`."""
+    """Set each row's columns on the stored row whose primary key is the row's `pk`
+    (the last row wins where one key comes twice)."""
     if not rows:
         return 0
+    rows = _last_per_key(rows, ["pk"])
     meta = model._meta
     names = [name for name in rows[0] if name != "pk"]
     table = _quote(meta.db_table)
     pk = _quote(meta.pk.column)
     targets = [_quote(meta.get_field(name).column) for name in names]
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if _staged(rows):
             stage = _pg_stage(cursor, model, [meta.pk.name, *names], rows, pk_key="pk")
             sets = ", ".join(f"{c} = s.{c}" for c in targets)
             cursor.execute(
@@ -89,6 +97,10 @@ def update(model: type[models.Model], rows: Sequence[dict]) -> int:
         return cursor.rowcount
 
 
+def _staged(rows: Sequence[dict]) -> bool:
+    return connection.vendor == "postgresql" and len(rows) >= STAGE_FROM_ROWS
+
+
 def _pg_stage(cursor, model, names, rows, pk_key: str | None = None) -> str:
     """COPY rows into a temporary table shaped like these columns of the model's table.
 
@@ -96,14 +108,18 @@ def _pg_stage(cursor, model, names, rows, pk_key: str | None = None) -> str:
     use), so the caller must stay in one transaction from the COPY to its use.
     """
     meta = model._meta
-    columns = [_quote(meta.get_field(name).column) for name in names]
-    stage = _quote(f"stage_{meta.db_table}_{zlib.crc32(','.join(columns).encode()):08x}")
+    fields = [meta.get_field(name) for name in names]
+    columns = [_quote(field.column) for field in fields]
+    # Named after the columns and their types: a migration that changes either gets a new
+    # staging table, not a stale one kept by a long-lived connection.
+    shape_key = ",".join(f"{field.column} {field.db_type(connection)}" for field in fields)
+    stage = _quote(f"stage_{meta.db_table}_{zlib.crc32(shape_key.encode()):08x}")
     shape = f"SELECT {', '.join(columns)} FROM {_quote(meta.db_table)} WITH NO DATA"  # noqa: S608
     cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS {shape}")
     # Empty already unless an earlier call wrote to it in this same transaction.
     cursor.execute(f"DELETE FROM {stage}")  # noqa: S608
     keys = [pk_key if name == meta.pk.name and pk_key else name for name in names]
-    preps = [_prep(meta.get_field(name)) for name in names]
+    preps = [_prep(field) for field in fields]
     with cursor.cursor.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([prep(row[key]) for prep, key in zip(preps, keys, strict=True)])

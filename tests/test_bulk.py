@@ -13,6 +13,13 @@ pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True, params=["staged", "plain"])
+def write_path(request, monkeypatch):
+    """Every test on both PostgreSQL paths: COPY through a staging table, and the plain
+    statements used for a few rows (SQLite always takes the plain one)."""
+    monkeypatch.setattr(bulk, "STAGE_FROM_ROWS", 1 if request.param == "staged" else 10**9)
+
+
 def _call_row(catapult_id: str, **overrides) -> dict:
     row = {
         "catapult_id": catapult_id,
@@ -124,6 +131,9 @@ def test_update_sets_each_rows_own_values_by_primary_key():
     assert bulk.update(Call, flags) == 2
     got = {c.catapult_id: (c.events_pending, c.events_recheck_at) for c in Call.objects.all()}
     assert got == {"c-0": (False, recheck), "c-1": (True, None), "c-2": (False, None)}
+    twice = [{"pk": pks["c-1"], "tag": "first"}, {"pk": pks["c-1"], "tag": "last"}]
+    assert bulk.update(Call, twice) == 1
+    assert Call.objects.get(pk=pks["c-1"]).tag == "last"
 
 
 def test_writes_in_one_transaction_do_not_leak_into_each_other():

@@ -199,11 +199,13 @@ def _write(first: int, calls: int) -> tuple[int, int]:
     return upsert, store
 
 
-def test_sync_writes_take_as_many_statements_for_400_calls_as_for_5():
-    small = _write(0, 5)
-    large = _write(5, 400)
-    assert Call.objects.count() == 405 and CallEvent.objects.count() == 8 * 405
-    assert small == large
+def test_sync_writes_take_as_many_statements_for_400_calls_as_for_60():
+    from calls import bulk
+
+    small = bulk.STAGE_FROM_ROWS + 10  # both sizes take the same path (PostgreSQL: COPY)
+    assert _write(0, small) == (large := _write(small, 400))
+    assert Call.objects.count() == small + 400
+    assert CallEvent.objects.count() == 8 * (small + 400)
     # A select of the stored calls and the upsert; the events insert and the flags update
     # (on PostgreSQL each with its staging table's set-up; COPY is not counted here).
     assert large[0] <= 6 and large[1] <= 8, large
