@@ -156,7 +156,7 @@ def child_fetch() -> dict:
     }
 
 
-def child_viewers() -> dict:
+def child_viewers() -> None:
     """Viewers polling the live partial every 2 s (the live part's load, own process)."""
     import requests
 
@@ -194,7 +194,7 @@ def child_viewers() -> dict:
         thread.join()
     result = {"latencies": latencies, "errors": errors}
     Path(os.environ["BENCH_RESULT"]).write_text(json.dumps(result))
-    return {"requests": len(latencies), "errors": len(errors)}
+    return None  # nothing on stdout: it is the benchmark's own
 
 
 def run_child(kind: str, env: dict) -> dict:
@@ -637,7 +637,9 @@ def main() -> None:
 
     if args.child:
         children = {"backfill": child_backfill, "fetch": child_fetch, "viewers": child_viewers}
-        print(json.dumps(children[args.child]()))
+        result = children[args.child]()
+        if result is not None:
+            print(json.dumps(result))
         return
 
     ensure_postgres_database(args.pg_url)
