@@ -56,18 +56,15 @@ def insert(
         action = "DO NOTHING"
     table = _quote(meta.db_table)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        into, on_conflict = f"INSERT INTO {table} ({columns})", f"ON CONFLICT ({conflict}) {action}"
         if _staged(rows):
             stage = _pg_stage(cursor, model, names, rows)
-            source = f"SELECT {columns} FROM {stage}"  # noqa: S608 - names from the model
-            params = None
+            cursor.execute(f"{into} SELECT {columns} FROM {stage} {on_conflict}")  # noqa: S608
         else:
-            source = f"VALUES ({', '.join(['%s'] * len(names))})"
-            params = _tuples(model, names, rows)
-        sql = f"INSERT INTO {table} ({columns}) {source} ON CONFLICT ({conflict}) {action}"
-        if params is None:
-            cursor.execute(sql)
-        else:
-            cursor.executemany(sql, params)
+            marks = ", ".join(["%s"] * len(names))
+            cursor.executemany(
+                f"{into} VALUES ({marks}) {on_conflict}", _tuples(model, names, rows)
+            )
         return cursor.rowcount
 
 

@@ -239,8 +239,7 @@ def upsert_calls(rows: list[dict]) -> tuple[int, int]:
                 "events_synced_at": None,
             }
         )
-    with transaction.atomic():
-        bulk.insert(Call, to_write, unique=["catapult_id"], update=_CALL_FIELDS)
+    bulk.insert(Call, to_write, unique=["catapult_id"], update=_CALL_FIELDS)  # one transaction
     return created, updated
 
 
