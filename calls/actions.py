@@ -13,12 +13,16 @@ import redis
 from django.utils import timezone
 
 from calls import callbacks, locks
-from calls.catapult import CatapultClient, CatapultError, ConnectionFailed
+from calls.catapult import CatapultClient, CatapultError, ConnectionFailed, RetryPolicy
+from calls.catapult.budget import Priority
 from calls.models import AuditEntry, Call
 
 # How long an accepted action is shown as pending while the sync has not confirmed it.
 PENDING_WINDOW = timedelta(minutes=2)
 ACT_PERMISSION = "calls.act_on_call"
+# A 429 means the API did nothing: waiting it out (briefly) and sending again is safe.
+# Nothing else is retried: an operator sees every other refusal.
+ACTION_RETRY = RetryPolicy(rate_limit_waits=1, max_rate_limit_wait=3.0)
 
 
 @dataclass(frozen=True)
@@ -164,7 +168,7 @@ def perform(
         )
     if lock is None:
         return audit(AuditEntry.Outcome.DENIED, "This action is already being sent.")
-    client = client or CatapultClient.from_settings(priority=True)
+    client = client or CatapultClient.from_settings(level=Priority.ACTION, retry=ACTION_RETRY)
     try:
         new_id = client.update_call(call.catapult_id, **_update_arguments(name, params))
     except ConnectionFailed as exc:
@@ -191,7 +195,7 @@ def place_call(user, params: dict, client: CatapultClient | None = None) -> Acti
     if not can_act(user):
         return deny_role(user, "place_call")
     audit = _auditor(user, None, "place_call", params, expected="")
-    client = client or CatapultClient.from_settings(priority=True)
+    client = client or CatapultClient.from_settings(level=Priority.ACTION, retry=ACTION_RETRY)
     options = {
         "recordingEnabled": params.get("recording_enabled") or None,
         "recordingFileFormat": params.get("recording_file_format") or None,

@@ -1,9 +1,9 @@
-"""Catapult callbacks (webhooks): authenticate, store, queue. The work happens in a task.
+"""Catapult callbacks (webhooks) at the door: authenticate, parse, store once.
 
 Catapult v1 can only authenticate itself with HTTP Basic credentials written into the
 callback URL, so that is what we check, in constant time. A delivery is stored under a
-hash of its payload: the platform's duplicate deliveries change nothing. The task then
-re-reads the call from the API; polling sync stays the source of truth.
+hash of its payload: the platform's duplicate deliveries change nothing. The endpoint
+then applies it to the call at once (calls.sync.callbacks), with no API request.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from calls.models import CallbackEvent
+from calls.sync.payloads import without_nul
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -74,8 +75,8 @@ def parse(method: str, body: bytes, query: dict[str, str], content_type: str) ->
             raise Rejected(400, "Callback body is not JSON") from None
     if not isinstance(payload, dict):
         raise Rejected(400, "Callback body is not a JSON object")
-    if "\\u0000" in json.dumps(payload):  # json.dumps writes NUL as \u0000
-        raise Rejected(400, "Callback contains NUL characters")
+    # No database stores NUL in text: replaced, like in any record from the API.
+    payload = without_nul(payload)
     event_type = payload.get("eventType")
     if not isinstance(event_type, str) or not event_type or len(event_type) > 64:
         raise Rejected(400, "Callback has no eventType")
@@ -87,10 +88,12 @@ def store(payload: dict) -> tuple[CallbackEvent, bool]:
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(canonical.encode()).hexdigest()
     call_id = payload.get("callId")
+    recording_id = payload.get("recordingId")
     fields = {
         "received_at": timezone.now(),
         "event_type": payload["eventType"][:64],
         "call_catapult_id": call_id[:64] if isinstance(call_id, str) else "",
+        "recording_id": recording_id[:64] if isinstance(recording_id, str) else "",
         "payload": payload,
     }
     try:
@@ -98,28 +101,3 @@ def store(payload: dict) -> tuple[CallbackEvent, bool]:
             return CallbackEvent.objects.create(digest=digest, **fields), True
     except IntegrityError:
         return CallbackEvent.objects.get(digest=digest), False
-
-
-def process(event_id: int) -> str:
-    """Refresh the call a stored callback concerns (run by a task)."""
-    from calls import sync
-    from calls.catapult import CatapultClient, CatapultError
-
-    event = CallbackEvent.objects.get(pk=event_id)
-    if event.processed_at:
-        return "already processed"
-    client = CatapultClient.from_settings()
-    call_id = event.call_catapult_id
-    error = ""
-    try:
-        if not call_id and isinstance(event.payload.get("recordingId"), str):
-            # Transcriptions carry no callId: the recording says which call it belongs to.
-            call_id = client.call_id_of_recording(event.payload["recordingId"])
-        if call_id:
-            sync.refresh_call(client, call_id)
-    except CatapultError as exc:
-        error = str(exc)
-    CallbackEvent.objects.filter(pk=event.pk).update(
-        processed_at=timezone.now(), error=error, call_catapult_id=call_id or ""
-    )
-    return error or f"refreshed {call_id or 'nothing'}"

@@ -15,8 +15,18 @@ log = logging.getLogger(__name__)
 SYNC_LOCK_NAME = "calls:sync-cycle"
 
 
+_clients: dict[str, redis.Redis] = {}
+
+
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5, socket_timeout=10)
+    """The process's Redis client for REDIS_URL: one connection pool, reused (redis-py
+    pools notice a fork and start afresh in the child)."""
+    url = settings.REDIS_URL
+    client = _clients.get(url)
+    if client is None:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
+        _clients[url] = client
+    return client
 
 
 def try_acquire(name: str, timeout: float) -> Lock | None:

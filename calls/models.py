@@ -61,9 +61,17 @@ class Call(models.Model):
     # True while the call's events must be (re)read: new, changed state, or still live.
     events_pending = models.BooleanField(default=True)
     events_synced_at = models.DateTimeField(null=True, blank=True)
-    # Set when a call ends while watched: its events are read once more at this time,
-    # for the ones the platform adds after the hangup.
-    events_recheck_at = models.DateTimeField(null=True, blank=True)
+    # When the call's events are next due to be read (set when it ends: one read a little
+    # after the hangup also catches the events the platform adds late). Null: no read is
+    # due, or the call waits in the backfill queue (events_pending on a final call).
+    events_due_at = models.DateTimeField(null=True, blank=True)
+    # When our copy of the call last changed state (from the list, a callback or a read).
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    # What was odd about the record as the API sent it (NUL characters, an unknown state,
+    # an unparseable time, an over-long string): it is stored with what could be kept,
+    # and the payload as received is kept in raw_original.
+    oddities = models.JSONField(default=list, blank=True)
+    raw_original = models.TextField(blank=True)
 
     class Meta:
         permissions = [("act_on_call", "Can answer, reject, hang up, transfer and record calls")]
@@ -87,11 +95,11 @@ class Call(models.Model):
             models.Index(fields=["to_digits", "-start_time"], name="call_to_digits_idx"),
             # Calls page filtered by state (often with a date range), newest first.
             models.Index(fields=["state", "-start_time"], name="call_state_start_idx"),
-            # The sync's late-event re-reads that are due.
+            # The planner's event reads that are due (calls that just ended), oldest first.
             models.Index(
-                fields=["events_recheck_at"],
-                condition=Q(events_recheck_at__isnull=False),
-                name="call_events_recheck_idx",
+                fields=["events_due_at"],
+                condition=Q(events_due_at__isnull=False),
+                name="call_events_due_idx",
             ),
         ]
 
@@ -118,7 +126,12 @@ _STATE_LABELS = dict(Call.State.choices)
 
 
 class CallEvent(models.Model):
-    """One entry of GET /calls/{id}/events."""
+    """One entry of a call's timeline: from GET /calls/{id}/events, or from a callback
+    until the next events read of the call replaces it."""
+
+    class Source(models.TextChoices):
+        API = "api", "Events list"
+        CALLBACK = "callback", "Callback"
 
     # No separate FK index: the (call, time) index below serves lookups by call.
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events", db_index=False)
@@ -127,6 +140,11 @@ class CallEvent(models.Model):
     time = models.DateTimeField()
     data = models.TextField(blank=True)  # as the API sent it
     data_json = models.JSONField(null=True, blank=True)  # `data` parsed, where it is JSON
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.API)
+    # Callback entries: when we received it. An events read that began later contains the
+    # same event, so it replaces the entry (no duplicates in the timeline).
+    received_at = models.DateTimeField(null=True, blank=True)
+    oddity = models.CharField(max_length=200, blank=True)  # e.g. a time that did not parse
 
     class Meta:
         constraints = [
@@ -149,6 +167,8 @@ class SyncRun(models.Model):
     class Outcome(models.TextChoices):
         RUNNING = "running", "Running"
         SUCCESS = "success", "Succeeded"
+        # Some requests failed but the cycle made progress; the next one continues.
+        PARTIAL = "partial", "Partly done"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped (another cycle was running)"
 
@@ -163,7 +183,15 @@ class SyncRun(models.Model):
     # Calls whose events are still to be read when the cycle's time budget ran out.
     events_pending = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
-    # The newest call start time the walk saw: the next cycle walks back to here.
+    # Requests that failed (after retries) and 429s that came despite the budget.
+    api_errors = models.PositiveIntegerField(default=0)
+    rate_limited = models.PositiveIntegerField(default=0)
+    # Odd records stored with what could be kept (see Call.oddities); the first few named.
+    warnings = models.PositiveIntegerField(default=0)
+    warning = models.TextField(blank=True)
+    backfill_pages = models.PositiveIntegerField(default=0)
+    # The newest call start time the walk saw, set once the walk reached the previous
+    # watermark: the next cycle walks back to here.
     newest_start_time = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -186,11 +214,43 @@ class SyncRun(models.Model):
             f"{self.calls_created} calls new, {self.calls_updated} updated, "
             f"{self.events_stored} events stored"
         )
+        if self.backfill_pages:
+            text += f", {self.backfill_pages} history pages"
         if self.events_pending:
             text += f", {self.events_pending} calls' events left for the next cycle"
+        if self.warnings:
+            text += f", {self.warnings} odd records kept"
+        if self.rate_limited:
+            text += f", {self.rate_limited} answered 429"
         if self.error:
             text += f" - {self.error}"
         return text
+
+
+class SyncState(models.Model):
+    """The sync's progress through history (one row): where the backfill stands.
+
+    The first cycle reads the newest page; older pages are read newest first by later
+    cycles with whatever budget is left after live work.
+    """
+
+    # The next page of the newest-first call list to read, as the API's own next link
+    # gave it (with page numbers, new calls only push older ones to later pages, so going
+    # on from here never skips one; a cursor link does not drift at all). Empty: the
+    # backfill has not started, or is done.
+    backfill_next_url = models.TextField(blank=True)
+    backfill_started_at = models.DateTimeField(null=True, blank=True)
+    backfill_done_at = models.DateTimeField(null=True, blank=True)
+    backfill_calls = models.PositiveIntegerField(default=0)  # calls read by the backfill
+    backfill_oldest = models.DateTimeField(null=True, blank=True)  # oldest start time reached
+
+    def __str__(self) -> str:
+        return "sync state"
+
+    @classmethod
+    def get(cls) -> "SyncState":
+        state, _ = cls.objects.get_or_create(pk=1)
+        return state
 
 
 ACTION_LABELS = {
@@ -262,14 +322,18 @@ class CallbackEvent(models.Model):
     event_type = models.CharField(max_length=64)
     # The call it concerns; for transcriptions (no callId) found through the recording.
     call_catapult_id = models.CharField(max_length=64, blank=True)
+    recording_id = models.CharField(max_length=64, blank=True)
     payload = models.JSONField()
     # Hash of the payload: a duplicate delivery is recognised and changes nothing.
     digest = models.CharField(max_length=64, unique=True)
+    # When it was applied to the call (or found to concern no call we can name).
     processed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:
         indexes = [
+            # Transcription callbacks carry no callId: the recording callback names it.
+            models.Index(fields=["event_type", "recording_id"], name="callback_recording_idx"),
             # Pruning old deliveries and the admin's newest-first list.
             models.Index(fields=["-received_at"], name="callback_received_idx"),
         ]

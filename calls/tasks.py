@@ -2,14 +2,9 @@
 
 from celery import shared_task
 
-from calls import callbacks, sync
+from calls import sync
 
 
 @shared_task(name="calls.tasks.sync_calls", ignore_result=True)
 def sync_calls() -> str:
     return sync.run_cycle().summary()
-
-
-@shared_task(name="calls.tasks.process_callback", ignore_result=True)
-def process_callback(event_id: int) -> str:
-    return callbacks.process(event_id)

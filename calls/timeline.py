@@ -56,6 +56,10 @@ class Entry:
 def describe(event: CallEvent, call: Call, legs: dict[str, Call] | None = None) -> str:
     name, data = event.name, event.data or ""
     lower = name.lower()
+    if lower == "incomingcall":  # from a callback, until the events read replaces it
+        return f"Incoming call from {readable(call.from_number)}"
+    if lower == "error":
+        return "The call failed"
     if lower == "create":
         if call.direction == "in":
             return f"Incoming call from {readable(call.from_number)}"

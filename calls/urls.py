@@ -17,5 +17,6 @@ urlpatterns = [
     path("place/", views.place_call, name="place"),
     path("audit/", views.audit_list, name="audit"),
     path("status/", views.status_line, name="status"),
+    path("sync/", views.sync_page, name="sync"),
     path("callbacks/catapult/", views.catapult_callback, name="callback"),
 ]

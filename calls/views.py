@@ -1,5 +1,6 @@
 """Pages and htmx partials. Each page is one template; htmx requests get a named partial."""
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -7,8 +8,9 @@ import logging
 import re
 from collections.abc import Iterator
 
+import redis
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -22,10 +24,16 @@ from django_htmx.middleware import HtmxDetails
 
 from calls import actions, callbacks, numbers, pagination, reports, sync, timeline
 from calls.catapult import CatapultClient, CatapultError
+from calls.catapult.budget import Priority, RateLimiter
 from calls.filters import KNOWN_CAUSES, AuditFilterForm, CallFilterForm
 from calls.forms import PlaceCallForm, RecordingForm, TransferForm
-from calls.models import AuditEntry, Call
+from calls.locks import redis_client
+from calls.models import AuditEntry, Call, SyncRun
 from calls.status import sync_status
+from calls.sync import planner
+from calls.sync.callbacks import apply as apply_callback
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 
@@ -37,7 +45,9 @@ class HtmxHttpRequest(HttpRequest):
 def _page_context(request: HtmxHttpRequest) -> dict:
     status = sync_status()
     blocked = (
-        f"The Catapult API is not answering ({status.last_run.error})" if status.api_down else ""
+        f"The Catapult API is unreachable ({status.api.last_error or 'no answer'})"
+        if status.api_down
+        else ""
     )
     return {
         "status": status,
@@ -257,7 +267,15 @@ def _detail_context(request: HtmxHttpRequest, call: Call) -> dict:
 @vary_on_headers("HX-Request")
 def call_detail(request: HtmxHttpRequest, catapult_id: str) -> HttpResponse:
     call = _call_or_404(catapult_id)
+    planner.watch(call.catapult_id)  # someone has it open: its live events are worth reads
+    read_error = ""
+    if not request.htmx and call.events_synced_at is None:
+        # An operator is waiting on this call: its events are read now, ahead of the sync.
+        client = CatapultClient.from_settings(level=Priority.WAITING)
+        read_error = sync.read_events_now(client, call)
+        call.refresh_from_db()
     context = _detail_context(request, call)
+    context["read_error"] = read_error
     partial = request.GET.get("partial")
     context["timeline_version"] = _version(
         [(e.time, e.sentence, e.confirmed_by is not None) for e in context["timeline"]]
@@ -274,9 +292,15 @@ def call_detail(request: HtmxHttpRequest, catapult_id: str) -> HttpResponse:
 def call_recordings(request: HtmxHttpRequest, catapult_id: str) -> HttpResponse:
     """Recordings are read from the API when asked for: they are not synced."""
     call = _call_or_404(catapult_id)
+    if not call.has_recording:  # never recorded: nothing to ask the API (and its budget)
+        return render(
+            request,
+            "calls/call_detail.html#recordings",
+            {"call": call, "recordings": [], "recordings_error": ""},
+        )
     try:
         recordings, error = (
-            CatapultClient.from_settings(priority=True).list_recordings(call.catapult_id),
+            CatapultClient.from_settings(level=Priority.WAITING).list_recordings(call.catapult_id),
             "",
         )
     except CatapultError as exc:
@@ -294,7 +318,9 @@ def call_refresh(request: HtmxHttpRequest, catapult_id: str) -> HttpResponse:
     call = _call_or_404(catapult_id)
     error = ""
     try:
-        call = sync.refresh_call(CatapultClient.from_settings(priority=True), call.catapult_id)
+        call = sync.refresh_call(
+            CatapultClient.from_settings(level=Priority.WAITING), call.catapult_id
+        )
     except CatapultError as exc:
         error = f"Could not refresh: {exc}"
     context = {**_detail_context(request, call), "refresh_error": error}
@@ -470,6 +496,27 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
+@vary_on_headers("HX-Request")
+def sync_page(request: HtmxHttpRequest) -> HttpResponse:
+    context = _page_context(request)
+    spent = []
+    if settings.CATAPULT_RATE_LIMIT > 0:
+        with contextlib.suppress(redis.RedisError):
+            limiter = RateLimiter(redis_client(), settings.CATAPULT_RATE_LIMIT)
+            counts = limiter.spent("calls")
+            spent = [(p.name.lower(), counts.get(p.name.lower(), 0)) for p in Priority]
+    context.update(
+        runs=SyncRun.objects.exclude(outcome=SyncRun.Outcome.SKIPPED).order_by("-started_at")[:20],
+        spent=spent,
+        rate=settings.CATAPULT_RATE_LIMIT,
+        interval=settings.SYNC_INTERVAL_SECONDS,
+    )
+    template = "calls/sync.html#sync-body" if request.htmx else "calls/sync.html"
+    return render(request, template, context)
+
+
+@require_GET
+@login_required
 def status_line(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "base.html#sync-status", {"status": sync_status()})
 
@@ -501,15 +548,10 @@ def catapult_callback(request: HttpRequest) -> HttpResponse:
     except callbacks.Rejected as exc:
         return HttpResponse(str(exc), status=exc.status, content_type="text/plain")
     event, created = callbacks.store(payload)
-    if created:
-        transaction.on_commit(lambda: _queue_callback(event.pk))
+    if created or event.processed_at is None:
+        try:
+            apply_callback(event)
+        except Exception:
+            # Stored, so nothing is lost: the list and events reads bring the same change.
+            log.exception("Callback %s could not be applied", event.pk)
     return HttpResponse(status=200)
-
-
-def _queue_callback(event_id: int) -> None:
-    from calls.tasks import process_callback
-
-    try:
-        process_callback.delay(event_id)
-    except Exception:  # broker down: the event is stored; the next sync catches up anyway
-        logging.getLogger(__name__).warning("Could not queue callback %s", event_id)

@@ -200,12 +200,15 @@ CALLBACK_PASSWORD = (
 CALLBACK_BASE_URL = env_url(
     "CALLBACK_BASE_URL", f"http://127.0.0.1:{WEB_PORT}" if CATAPULT_SIMULATOR else ""
 )
-# Requests per second per resource family, shared by every process through Redis.
-# Catapult's documented default is 1; the simulator has no limit unless asked.
-CATAPULT_RATE_LIMIT = env_float(
-    "CATAPULT_RATE_LIMIT", 0.0 if CATAPULT_SIMULATOR else 1.0, minimum=0
-)
+# Requests per second per resource family, shared by every process through Redis (0: no
+# limit). Catapult's documented limit is 1, and the demo simulator enforces it too.
+CATAPULT_RATE_LIMIT = env_float("CATAPULT_RATE_LIMIT", 1.0, minimum=0)
 CATAPULT_RATE_BURST = env_float("CATAPULT_RATE_BURST", 1.0, minimum=1)
+# Extra spacing between tokens: requests leave a full interval apart but can arrive
+# closer together after network jitter, and the API counts arrivals.
+CATAPULT_RATE_MARGIN_MS = env_float("CATAPULT_RATE_MARGIN_MS", 50.0, minimum=0)
+# The demo simulator's own limit (what Catapult documents); 0 turns it off.
+SIMULATOR_RATE_LIMIT = env_float("SIMULATOR_RATE_LIMIT", 1.0, minimum=0)
 CATAPULT_CONNECT_TIMEOUT = env_float("CATAPULT_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 CATAPULT_READ_TIMEOUT = env_float("CATAPULT_READ_TIMEOUT", 30.0, minimum=0.1)
 
@@ -223,14 +226,29 @@ SYNC_MAX_RETRIES = env_int("SYNC_MAX_RETRIES", 4, minimum=0)
 SYNC_BACKFILL_DAYS = env_int("SYNC_BACKFILL_DAYS", 0, minimum=0)
 # Live calls older than this are fetched by id instead of walking the list back to them.
 SYNC_MAX_WALK_BACK_SECONDS = env_int("SYNC_MAX_WALK_BACK_SECONDS", 3600, minimum=60)
-# A call that ends while watched has its events read once more this long after.
-SYNC_LATE_EVENTS_SECONDS = env_int("SYNC_LATE_EVENTS_SECONDS", 60, minimum=0)
+# A cycle starts no request after this many seconds, so the next one starts on time
+# with the newest list page (the list walk itself always finishes).
+SYNC_CYCLE_SECONDS = env_float(
+    "SYNC_CYCLE_SECONDS", max(1.0, SYNC_INTERVAL_SECONDS - 1.5), minimum=0.5
+)
+# A call's events are read once, this long after it ends: one read also brings the
+# events the platform adds after the hangup.
+SYNC_LATE_EVENTS_SECONDS = env_int("SYNC_LATE_EVENTS_SECONDS", 30, minimum=0)
+# A live call someone has open has its events re-read at most this often (spare budget).
+SYNC_LIVE_EVENTS_SECONDS = env_int("SYNC_LIVE_EVENTS_SECONDS", 15, minimum=1)
+# An event list that could not be used is tried again this much later.
+SYNC_RETRY_EVENTS_SECONDS = env_int("SYNC_RETRY_EVENTS_SECONDS", 300, minimum=1)
+# "API unreachable" (banner, actions disabled) only when no request succeeded this long.
+API_DOWN_AFTER_SECONDS = env_int(
+    "API_DOWN_AFTER_SECONDS", max(60, 3 * SYNC_INTERVAL_SECONDS), minimum=1
+)
 SYNC_RUN_RETENTION_DAYS = env_int("SYNC_RUN_RETENTION_DAYS", 7, minimum=1)
 
 # --- Celery ------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is redelivered, not lost
+CELERY_TASK_REJECT_ON_WORKER_LOST = True  # ... also when only its pool child died
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # no worker hoards tasks another could run
 # The soft limit leaves the task time to record its SyncRun before the hard limit.
 CELERY_TASK_SOFT_TIME_LIMIT = SYNC_LOCK_TIMEOUT_SECONDS - min(30, SYNC_LOCK_TIMEOUT_SECONDS // 10)

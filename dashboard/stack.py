@@ -1,9 +1,9 @@
 """Run the whole stack in the foreground: what `bin/up` ends in.
 
-Starts, in order: embedded Redis (when REDIS_URL is unset), the Catapult simulator
-(when no CATAPULT_* account is configured), web (gunicorn), Celery worker and Celery
-beat. Their output is interleaved with a name prefix. Ctrl-C or SIGTERM stops every
-process it started; if one of them dies, the rest are stopped too.
+Starts, in order: embedded Redis (when REDIS_URL is unset), web (gunicorn), the Catapult
+simulator (when no CATAPULT_* account is configured), Celery worker and Celery beat.
+Their output is interleaved with a name prefix. Ctrl-C or SIGTERM stops every process it
+started; if one of them dies, the rest are stopped too.
 """
 
 from __future__ import annotations
@@ -62,21 +62,6 @@ class Stack:
         if settings.REDIS_EMBEDDED:
             redis = EmbeddedRedis(settings.EMBEDDED_REDIS_PORT, settings.STATE_DIR / "redis")
             children.append(Child("redis", redis.command(), settings.EMBEDDED_REDIS_PORT))
-        if settings.CATAPULT_SIMULATOR:
-            options = {
-                "host": "127.0.0.1",
-                "port": settings.SIMULATOR_PORT,
-                "user-id": settings.CATAPULT_USER_ID,
-                "api-token": settings.CATAPULT_API_TOKEN,
-                "api-secret": settings.CATAPULT_API_SECRET,
-                "calls-per-minute": settings.SIMULATOR_CALLS_PER_MINUTE,
-                "preload": settings.SIMULATOR_PRELOAD,
-            }
-            argv = [python, "-m", "catapult_sim"] + _flags(options)
-            # Callbacks make the demo real-time. The URL carries a password, so it goes in
-            # the environment, not argv, where the process list would show it.
-            env = {"CATAPULT_SIM_INCOMING_CALL_URL": own_callback_url()}
-            children.append(Child("simulator", argv, settings.SIMULATOR_PORT, env))
         gunicorn = {
             "bind": f"127.0.0.1:{self.web_port}",
             "workers": 2,
@@ -87,12 +72,32 @@ class Stack:
             "access-logfile": "-",
         }
         celery = [python, "-m", "celery", "-A", "dashboard"]
-        children += [
+        children.append(
             Child(
                 "web",
                 [python, "-m", "gunicorn", "dashboard.wsgi"] + _flags(gunicorn),
                 self.web_port,
-            ),
+            )
+        )
+        # After web: the simulator's first callbacks find the endpoint listening.
+        if settings.CATAPULT_SIMULATOR:
+            options = {
+                "host": "127.0.0.1",
+                "port": settings.SIMULATOR_PORT,
+                "user-id": settings.CATAPULT_USER_ID,
+                "api-token": settings.CATAPULT_API_TOKEN,
+                "api-secret": settings.CATAPULT_API_SECRET,
+                "calls-per-minute": settings.SIMULATOR_CALLS_PER_MINUTE,
+                "preload": settings.SIMULATOR_PRELOAD,
+                # Catapult's documented limits, so the demo shows what an account gets.
+                "rate-limit": settings.SIMULATOR_RATE_LIMIT,
+            }
+            argv = [python, "-m", "catapult_sim"] + _flags(options)
+            # Callbacks make the demo real-time. The URL carries a password, so it goes in
+            # the environment, not argv, where the process list would show it.
+            env = {"CATAPULT_SIM_INCOMING_CALL_URL": own_callback_url()}
+            children.append(Child("simulator", argv, settings.SIMULATOR_PORT, env))
+        children += [
             Child("worker", celery + ["worker"] + _flags({"loglevel": "INFO", "concurrency": 2})),
             Child(
                 "beat",

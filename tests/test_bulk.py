@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import transaction
 
-from calls import bulk
 from calls.models import Call, CallEvent
+from calls.sync import bulk
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +55,7 @@ def _call_row(catapult_id: str, **overrides) -> dict:
         "synced_at": T0,
         "events_pending": True,
         "events_synced_at": None,
-        "events_recheck_at": None,
+        "events_due_at": None,
     }
     return {**row, **overrides}
 
@@ -125,11 +125,11 @@ def test_update_sets_each_rows_own_values_by_primary_key():
     pks = dict(Call.objects.values_list("catapult_id", "pk"))
     recheck = T0 + timedelta(minutes=1)
     flags = [
-        {"pk": pks["c-0"], "events_pending": False, "events_recheck_at": recheck},
-        {"pk": pks["c-2"], "events_pending": False, "events_recheck_at": None},
+        {"pk": pks["c-0"], "events_pending": False, "events_due_at": recheck},
+        {"pk": pks["c-2"], "events_pending": False, "events_due_at": None},
     ]
     assert bulk.update(Call, flags) == 2
-    got = {c.catapult_id: (c.events_pending, c.events_recheck_at) for c in Call.objects.all()}
+    got = {c.catapult_id: (c.events_pending, c.events_due_at) for c in Call.objects.all()}
     assert got == {"c-0": (False, recheck), "c-1": (True, None), "c-2": (False, None)}
     twice = [{"pk": pks["c-1"], "tag": "first"}, {"pk": pks["c-1"], "tag": "last"}]
     assert bulk.update(Call, twice) == 1

@@ -183,7 +183,7 @@ def _statements(fn) -> int:
 
 def _write(first: int, calls: int) -> tuple[int, int]:
     """Statements to upsert `calls` new calls, then to store 8 events for each."""
-    from calls.payloads import call_fields, event_fields
+    from calls.sync.payloads import call_fields, event_fields
 
     rows = [call_fields(_payload(i)) for i in range(first, first + calls)]
     upsert = _statements(lambda: sync.upsert_calls(rows))
@@ -200,7 +200,7 @@ def _write(first: int, calls: int) -> tuple[int, int]:
 
 
 def test_sync_writes_take_as_many_statements_for_400_calls_as_for_60():
-    from calls import bulk
+    from calls.sync import bulk
 
     small = bulk.STAGE_FROM_ROWS + 10  # both sizes take the same path (PostgreSQL: COPY)
     assert _write(0, small) == (large := _write(small, 400))

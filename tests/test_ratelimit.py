@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from calls.catapult import CatapultClient, RateLimited
-from calls.ratelimit import RateLimiter, family_of
+from calls.catapult.budget import RateLimiter, family_of
 from catapult_sim.testing import running_simulator
 from tests.conftest import SIM_SECRET, SIM_TOKEN, SIM_USER
 

@@ -8,7 +8,7 @@ from django.db.models import Q
 
 from calls import reports, sync
 from calls.models import Call
-from calls.payloads import call_fields
+from calls.sync.payloads import call_fields
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,7 @@ from datetime import timedelta
 from django.utils import timezone
 from calls import sync
 from calls.models import Call, SyncRun
-from calls.payloads import call_fields
+from calls.sync.payloads import call_fields
 me = int(sys.argv[1])
 now = timezone.now()
 for batch in range(40):

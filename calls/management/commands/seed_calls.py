@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from calls.models import Call, CallEvent, SyncRun
-from calls.payloads import call_fields, event_fields
+from calls.sync.payloads import call_fields, event_fields
 
 BATCH = 5000  # calls per batch (and their events)
 
@@ -141,7 +141,7 @@ def _call_values(pk: int, fields: dict, cause: str, now) -> dict:
         "synced_at": now,
         "events_pending": live,
         "events_synced_at": now,
-        "events_recheck_at": None,
+        "events_due_at": None,
         "has_recording": fields["recording_enabled"],
         "hangup_cause": cause,
     }

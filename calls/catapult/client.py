@@ -8,6 +8,7 @@ callers never see half-understood data. Wire facts: see the reference in the REA
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -19,72 +20,23 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from calls.ratelimit import RateLimiter, family_of
+from calls.catapult.budget import Priority, RateLimiter, family_of
+from calls.catapult.errors import (
+    BadRequest,
+    CatapultError,
+    ConnectionFailed,
+    InvalidCallState,
+    MalformedResponse,
+    NotFound,
+    RateLimited,
+    ServerError,
+)
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "catapult-dashboard/0.1 (+python-requests)"
 MAX_PAGE_SIZE = 1000
 CALL_STATES = ("started", "active", "rejected", "completed", "transferring", "error")
-
-
-# --- Errors ------------------------------------------------------------------------------
-
-
-class CatapultError(Exception):
-    """Any failure talking to Catapult. `str(exc)` is plain words, safe to show and store."""
-
-    status: int | None = None
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str = "",
-        category: str = "",
-        details: list | None = None,
-    ):
-        super().__init__(message)
-        self.message = message
-        self.status = status if status is not None else self.status
-        self.code = code
-        self.category = category
-        self.details = details or []
-
-
-class ConnectionFailed(CatapultError):
-    """The API could not be reached or did not answer in time."""
-
-
-class NotFound(CatapultError):
-    status = 404
-
-
-class InvalidCallState(CatapultError):
-    """403 call-invalid-state: the call's state does not allow the change."""
-
-    status = 403
-
-
-class RateLimited(CatapultError):
-    """429 (or 403 call-rate-limit on create). `reset_at` is epoch seconds, when known."""
-
-    def __init__(self, message: str, *, reset_at: float | None = None, **kwargs: Any):
-        super().__init__(message, **kwargs)
-        self.reset_at = reset_at
-
-
-class BadRequest(CatapultError):
-    status = 400
-
-
-class ServerError(CatapultError):
-    """5xx from the API."""
-
-
-class MalformedResponse(CatapultError):
-    """A response that is not what the API promises (bad JSON, wrong shape, bad header)."""
 
 
 # --- Link header -------------------------------------------------------------------------
@@ -160,7 +112,8 @@ class CatapultClient:
         retry: RetryPolicy = NO_RETRY,
         sleep: Callable[[float], None] = time.sleep,
         limiter: RateLimiter | None = None,
-        priority: bool = False,
+        level: Priority = Priority.LIVE,
+        health=None,
     ):
         self.base_url = base_url.rstrip("/")
         self.user_id = user_id
@@ -168,8 +121,17 @@ class CatapultClient:
         self.retry = retry
         self.sleep = sleep
         self.limiter = limiter
-        self.priority = priority  # operator actions: first in line for the rate limit
+        # Whose request this is: decides its place in the shared budget. The planner
+        # changes it between the phases of a cycle (see `at`).
+        self.level = level
+        self.health = health  # records successes and failures for the status line
         self.requests_made = 0
+        self.rate_limited = 0  # 429s that came anyway (waited out or raised)
+        self.failures = 0  # requests that failed: connection errors, 5xx, bad bodies
+        # Items of a list that could not be used at all (no id): left out, counted.
+        self.skipped_items: list[str] = []
+        self.next_page_url: str | None = None  # see list_calls
+        self.successes = 0  # requests answered with a usable 2xx
         self.session = requests.Session()
         self.session.auth = (api_token, api_secret)
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
@@ -182,17 +144,21 @@ class CatapultClient:
 
     @classmethod
     def from_settings(
-        cls, *, retry: RetryPolicy = NO_RETRY, priority: bool = False
+        cls, *, retry: RetryPolicy = NO_RETRY, level: Priority = Priority.LIVE
     ) -> CatapultClient:
-        """A client configured from settings; `priority` for requests an operator waits on."""
+        """A client configured from settings, spending the shared budget at `level`."""
         from django.conf import settings
 
+        from calls.catapult.health import HealthRecorder
         from calls.locks import redis_client
 
         limiter = None
         if settings.CATAPULT_RATE_LIMIT > 0:
             limiter = RateLimiter(
-                redis_client(), settings.CATAPULT_RATE_LIMIT, burst=settings.CATAPULT_RATE_BURST
+                redis_client(),
+                settings.CATAPULT_RATE_LIMIT,
+                burst=settings.CATAPULT_RATE_BURST,
+                margin_ms=settings.CATAPULT_RATE_MARGIN_MS,
             )
         return cls(
             settings.CATAPULT_BASE_URL,
@@ -203,11 +169,21 @@ class CatapultClient:
             read_timeout=settings.CATAPULT_READ_TIMEOUT,
             retry=retry,
             limiter=limiter,
-            priority=priority,
+            level=level,
+            health=HealthRecorder(redis_client()),
         )
 
     def close(self) -> None:
         self.session.close()
+
+    @contextlib.contextmanager
+    def at(self, level: Priority) -> Iterator[CatapultClient]:
+        """Spend this block's requests at `level` of the shared budget."""
+        before, self.level = self.level, level
+        try:
+            yield self
+        finally:
+            self.level = before
 
     # -- operations ---------------------------------------------------------------------
 
@@ -222,8 +198,13 @@ class CatapultClient:
         size: int | None = None,
         sort_order: str | None = None,
         max_pages: int | None = None,
+        start_url: str | None = None,
     ) -> Iterator[list[dict]]:
-        """Yield pages of calls, following `Link: <...>; rel="next"` exactly as given."""
+        """Yield pages of calls, following `Link: <...>; rel="next"` exactly as given.
+
+        Before each page is yielded, `next_page_url` holds the link to the page after it
+        (None on the last page): a walk can stop and later go on from there, `start_url`.
+        """
         if size is not None and not 1 <= size <= MAX_PAGE_SIZE:
             raise ValueError(f"size must be 1..{MAX_PAGE_SIZE}")
         if sort_order not in (None, "asc", "desc"):
@@ -237,42 +218,47 @@ class CatapultClient:
             "size": size,
             "sortOrder": sort_order,
         }
-        url = self._url("calls")
-        query: dict | None = {k: v for k, v in params.items() if v is not None}
         seen_urls: set[str] = set()
+        if start_url:
+            url: str | None = self._follow(self.base_url, start_url, seen_urls)
+            query: dict | None = None
+        else:
+            url = self._url("calls")
+            query = {k: v for k, v in params.items() if v is not None}
         pages = 0
         while url:
-            response = self._send("GET", url, params=query)
-            calls = _expect_list(_json(response), "call list", item_check=_check_call)
+            response, calls = self._send("GET", url, params=query, parse=self._call_list)
+            target = next_link(response.headers.get("Link"))
+            url = self._follow(response.url, target, seen_urls) if target else None
+            self.next_page_url = url
+            query = None  # the next link carries every parameter itself
             yield calls
             pages += 1
             if max_pages is not None and pages >= max_pages:
                 return
-            target = next_link(response.headers.get("Link"))
-            if target is None:
-                return
-            url = self._follow(response.url, target, seen_urls)
-            query = None  # the next link carries every parameter itself
 
     def get_call(self, call_id: str) -> dict:
-        return _check_call(_json(self._send("GET", self._url("calls", call_id))), "call")
+        url = self._url("calls", call_id)
+        return self._send("GET", url, parse=lambda r: _check_call(_json(r), "call"))[1]
 
     def list_events(self, call_id: str) -> list[dict]:
-        response = self._send("GET", self._url("calls", call_id, "events"))
-        return _expect_list(_json(response), "event list", item_check=_check_event)
+        url = self._url("calls", call_id, "events")
+        return self._send("GET", url, parse=self._event_list)[1]
 
     def get_event(self, call_id: str, event_id: str) -> dict:
-        response = self._send("GET", self._url("calls", call_id, "events", event_id))
-        return _check_event(_json(response), "event")
+        url = self._url("calls", call_id, "events", event_id)
+        return self._send("GET", url, parse=lambda r: _check_event(_json(r), "event"))[1]
 
     def list_recordings(self, call_id: str) -> list[dict]:
-        response = self._send("GET", self._url("calls", call_id, "recordings"))
-        return _expect_list(_json(response), "recording list", item_check=_check_recording)
+        url = self._url("calls", call_id, "recordings")
+        return self._send("GET", url, parse=self._recording_list)[1]
 
     def call_id_of_recording(self, recording_id: str) -> str:
         """The id of the call a recording belongs to (from the recording's `call` URL)."""
-        response = self._send("GET", self._url("recordings", recording_id))
-        recording = _check_recording(_json(response), "recording")
+        url = self._url("recordings", recording_id)
+        recording = self._send("GET", url, parse=lambda r: _check_recording(_json(r), "recording"))[
+            1
+        ]
         call_url = recording.get("call")
         if not isinstance(call_url, str) or "/calls/" not in call_url:
             raise MalformedResponse("The recording does not say which call it belongs to")
@@ -306,7 +292,7 @@ class CatapultClient:
         )
         if not body:
             raise ValueError("nothing to update")
-        response = self._send("POST", self._url("calls", call_id), json_body=body)
+        response, _ = self._send("POST", self._url("calls", call_id), json_body=body)
         if state == "transferring" or response.status_code == 201:
             return _id_from_location(response)
         return None
@@ -314,7 +300,7 @@ class CatapultClient:
     def create_call(self, *, from_: str, to: str, **options: Any) -> str:
         """Place an outbound call. `options` use the API's camelCase names. Returns its id."""
         body = _drop_none({"from": from_, "to": to, **options})
-        response = self._send("POST", self._url("calls"), json_body=body)
+        response, _ = self._send("POST", self._url("calls"), json_body=body)
         return _id_from_location(response)
 
     # -- plumbing -----------------------------------------------------------------------
@@ -335,17 +321,56 @@ class CatapultClient:
         seen.add(url)
         return url
 
+    # Lists: items without a usable id are left out and counted, not fatal to the page.
+    def _call_list(self, response: requests.Response) -> list[dict]:
+        return self._usable_items(_json(response), "call list")
+
+    def _event_list(self, response: requests.Response) -> list[dict]:
+        return self._usable_items(_json(response), "event list")
+
+    def _recording_list(self, response: requests.Response) -> list[dict]:
+        return self._usable_items(_json(response), "recording list")
+
+    def _usable_items(self, data: Any, what: str) -> list[dict]:
+        if not isinstance(data, list):
+            raise MalformedResponse(
+                f"The Catapult API sent a {type(data).__name__} where a {what} was due"
+            )
+        usable = []
+        for item in data:
+            if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]:
+                usable.append(item)
+            else:
+                self.skipped_items.append(f"an item of the {what} has no id")
+        return usable
+
     def _send(
-        self, method: str, url: str, *, params: dict | None = None, json_body: dict | None = None
-    ) -> requests.Response:
-        """One logical request, with the retry policy for GETs and 429s."""
-        failures = 0
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict | None = None,
+        json_body: dict | None = None,
+        parse: Callable[[requests.Response], Any] | None = None,
+    ) -> tuple[requests.Response, Any]:
+        """One logical request, with the retry policy for GETs and 429s.
+
+        `parse` turns the body into the value returned beside the response. A GET whose
+        body cannot be used (cut short, not JSON) is a transport fault, retried like a 5xx.
+        """
+        attempt = 0
         rate_waits = 0
         while True:
             try:
                 response = self._send_once(method, url, params=params, json_body=json_body)
-                return _raise_for_error(response)
+                _raise_for_error(response)
+                value = parse(response) if parse else None
+                self.successes += 1
+                if self.health:
+                    self.health.ok()
+                return response, value
             except RateLimited as exc:
+                self.rate_limited += 1
                 wait = _seconds_until(exc.reset_at)
                 if (
                     rate_waits >= self.retry.rate_limit_waits
@@ -355,20 +380,27 @@ class CatapultClient:
                 rate_waits += 1
                 log.info("Rate limited by the API; waiting %.1f s until its reset", wait)
                 self.sleep(wait)
-            except (ConnectionFailed, ServerError):
+            except (ConnectionFailed, ServerError, MalformedResponse) as exc:
+                self.failures += 1
+                if self.health and not isinstance(exc, MalformedResponse):
+                    self.health.failed(str(exc))
                 # Only GETs are retried: a POST that timed out may have been carried out.
-                if method != "GET" or failures >= self.retry.attempts:
+                if method != "GET" or attempt >= self.retry.attempts:
                     raise
-                delay = self.retry.backoff(failures)
-                failures += 1
-                log.info("API request failed; retry %d in %.1f s", failures, delay)
+                delay = self.retry.backoff(attempt)
+                attempt += 1
+                log.info("API request failed (%s); retry %d in %.1f s", exc, attempt, delay)
                 self.sleep(delay)
+            except CatapultError:
+                if self.health:
+                    self.health.ok()  # a refusal is an answer: the API is there
+                raise
 
     def _send_once(
         self, method: str, url: str, *, params: dict | None, json_body: dict | None
     ) -> requests.Response:
         if self.limiter is not None:
-            self.limiter.acquire(family_of(urlsplit(url).path), priority=self.priority)
+            self.limiter.acquire(family_of(urlsplit(url).path), self.level)
         self.requests_made += 1
         try:
             return self.session.request(
@@ -452,23 +484,15 @@ def _json(response: requests.Response) -> Any:
         ) from None
 
 
-def _expect_list(data: Any, what: str, *, item_check: Callable[[Any, str], dict]) -> list[dict]:
-    if not isinstance(data, list):
-        raise MalformedResponse(
-            f"The Catapult API sent a {type(data).__name__} where a {what} was due"
-        )
-    return [item_check(item, what) for item in data]
-
-
+# Single resources need an id; everything else about them is judged field by field in
+# calls.sync.payloads, which keeps what it can of an odd record.
 def _check_call(item: Any, what: str) -> dict:
-    _require(item, what, {"id": str, "state": str})
+    _require(item, what, {"id": str})
     return item
 
 
 def _check_event(item: Any, what: str) -> dict:
-    _require(item, what, {"id": str, "name": str})
-    if "time" not in item:
-        raise MalformedResponse(f"An item of the {what} has no time")
+    _require(item, what, {"id": str})
     return item
 
 

@@ -38,9 +38,12 @@ def insert(
     *,
     unique: Sequence[str],
     update: Sequence[str] = (),
+    update_where: str = "",
 ) -> int:
     """Insert rows; where `unique` matches a stored row, set its `update` columns instead
-    (or leave the stored row alone when `update` is empty). Returns the rows written."""
+    (or leave the stored row alone when `update` is empty). `update_where` is an SQL
+    condition (on the table's columns and `excluded.`) an update must meet. Returns the
+    rows written."""
     if not rows:
         return 0
     if update:
@@ -52,6 +55,8 @@ def insert(
     if update:
         targets = [_quote(meta.get_field(name).column) for name in update]
         action = "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in targets)
+        if update_where:
+            action += f" WHERE {update_where}"
     else:
         action = "DO NOTHING"
     table = _quote(meta.db_table)

@@ -1,0 +1,61 @@
+"""Whether Catapult is answering, as every process has seen it (kept in Redis).
+
+"Down" is a strong word with consequences (the banner, disabled buttons), so it is kept
+for when no request has succeeded for a while. One failed request, or a slow cycle, is
+"degraded": the page says so and how far behind the data is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+
+import redis
+
+KEY = "catapult:health"
+
+
+@dataclass(frozen=True)
+class Health:
+    last_ok: float | None  # epoch seconds of the last 2xx answer
+    last_failure: float | None  # epoch seconds of the last request that failed
+    last_error: str
+
+    def down(self, after_seconds: float, now: float | None = None) -> bool:
+        """No success for `after_seconds`, and a failure since the last success."""
+        now = time.time() if now is None else now
+        if self.last_failure is None:
+            return False
+        if self.last_ok is not None and self.last_ok >= self.last_failure:
+            return False
+        return self.last_ok is None or now - self.last_ok > after_seconds
+
+
+class HealthRecorder:
+    """Records request outcomes; Redis trouble never stops a request."""
+
+    def __init__(self, client: redis.Redis):
+        self.redis = client
+
+    def ok(self) -> None:
+        self._write({"ok": repr(time.time())})
+
+    def failed(self, error: str) -> None:
+        self._write({"failure": repr(time.time()), "error": error[:300]})
+
+    def _write(self, mapping: dict) -> None:
+        with contextlib.suppress(redis.RedisError):
+            self.redis.hset(KEY, mapping=mapping)
+
+
+def read(client: redis.Redis) -> Health:
+    try:
+        raw = {k.decode(): v.decode() for k, v in client.hgetall(KEY).items()}
+    except redis.RedisError:
+        raw = {}
+    return Health(
+        last_ok=float(raw["ok"]) if "ok" in raw else None,
+        last_failure=float(raw["failure"]) if "failure" in raw else None,
+        last_error=raw.get("error", ""),
+    )
