@@ -3,11 +3,14 @@
     .venv/bin/python bench/run.py                      # everything, full size
     .venv/bin/python bench/run.py --scale 0.05         # the same at 5 % of the sizes, minutes
     .venv/bin/python bench/run.py --parts steady,pages # some parts only
+    .venv/bin/python bench/run.py --parts budget       # freshness under the 1 request/s limit
 
 PostgreSQL is --pg-url (its tables are emptied: point it at a database of its own); Redis is
 REDIS_URL or --redis-url. The simulator runs in this process on a loopback port, rate limit
-off; the ingest backfills run in child processes so their peak RSS is their own. These are
-benchmarks: the figures depend on the machine. Exit status 0 even when a target is missed.
+off; the ingest backfills run in child processes so their peak RSS is their own. The budget
+part (bench/budget.py) runs whole stacks as bin/up does instead, on SQLite, the simulator's
+1 request/s limit on; it needs no PostgreSQL when run alone. These are benchmarks: the
+figures depend on the machine. Exit status 0 even when a target is missed.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import backfill, empty_tables, ensure_postgres_database  # noqa: E402 - needs ROOT on the path
+from bench.budget import part_budget  # noqa: E402 - needs ROOT on the path
+from bench.common import backfill, empty_tables, ensure_postgres_database  # noqa: E402
 
 SIM_USER, SIM_TOKEN, SIM_SECRET = "u-bench", "bench-token", "bench-secret-value"
-PARTS = ("ingest", "steady", "live", "pages", "admin")
+PARTS = ("ingest", "steady", "live", "pages", "admin", "budget")
 RESULTS: list[tuple[str, str, str, str]] = []  # (part, figure, value, target / verdict)
 
 
@@ -627,6 +631,20 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, default=50)
     parser.add_argument("--load-seconds", type=float, default=30.0)
     parser.add_argument(
+        "--budget-scenarios",
+        default="on30,on60,off30,off60",
+        help="budget part: on/off (callbacks) + calls per minute, comma-separated",
+    )
+    parser.add_argument("--budget-seconds", type=float, default=180.0, help="budget: window")
+    parser.add_argument("--budget-warmup", type=float, default=60.0, help="budget: warm-up")
+    parser.add_argument(
+        "--budget-drain",
+        type=float,
+        default=60.0,
+        help="budget: after the window, how long its changes may still reach the database",
+    )
+    parser.add_argument("--budget-preload", type=int, default=50, help="budget: history calls")
+    parser.add_argument(
         "--pg-url",
         default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench"),
     )
@@ -642,19 +660,20 @@ def main() -> None:
             print(json.dumps(result))
         return
 
-    ensure_postgres_database(args.pg_url)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
-    os.environ.update(base_env(workdir, args.pg_url, args.redis_url))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = set(parts) - set(PARTS)
     if unknown:
         raise SystemExit(f"unknown parts: {', '.join(sorted(unknown))}")
+    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    if set(parts) - {"budget"}:  # the budget part runs whole stacks of its own, on SQLite
+        ensure_postgres_database(args.pg_url)
+        os.environ.update(base_env(workdir, args.pg_url, args.redis_url))
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
     try:
         if "ingest" in parts:
             part_ingest(args, workdir)
@@ -666,6 +685,8 @@ def main() -> None:
             part_pages(args)
         if "admin" in parts:
             part_admin(args)
+        if "budget" in parts:
+            part_budget(args, workdir, record)
     finally:
         if Stored.manager is not None:
             Stored.manager.__exit__(None, None, None)

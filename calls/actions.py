@@ -177,6 +177,10 @@ def perform(
         return audit(AuditEntry.Outcome.REFUSED, str(exc), status=exc.status, code=exc.code)
     finally:
         locks.release(lock)
+    if name == "record_on":
+        # It has a recording now (the recordings panel asks the API only for such calls);
+        # recording_enabled itself waits for the API to confirm it.
+        Call.objects.filter(pk=call.pk).update(has_recording=True)
     message = f"Transferred; the new leg is {new_id}" if new_id else "Accepted by the API"
     return audit(AuditEntry.Outcome.ACCEPTED, message, status=200, new_call_id=new_id or "")
 

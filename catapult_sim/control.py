@@ -6,6 +6,7 @@ counted in the request statistics.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from .wire import Request, Response, empty, json_response
 
 if TYPE_CHECKING:
     from .simulator import Simulator
+    from .store import Call, Event
 
 FAULT_KEYS = ("kind", "method", "path", "count", "probability", "status", "delay", "shape", "after")
 
@@ -92,6 +94,69 @@ def inbound_call(sim: Simulator, request: Request) -> Response:
     return empty(201, {"Location": f"{request.origin}/v1/users/{sim.user_id}/calls/{call_id}"})
 
 
+def call_states(call: Call, events: list[Event]) -> list[dict]:
+    """When the call entered each state, from its events: `create` (started), `answer`
+    (active), `transfer` (transferring while started, active once connected or failed) and
+    `hangup` (the final state). The event list is in the order events were added, which is
+    not time order (a playback's start and done are added when it ends): sort by time first,
+    the sort being stable keeps same-instant events in the order they happened."""
+    states: list[dict] = []
+    for _, at, name, data in sorted(events, key=lambda event: event[1]):
+        if name == "create":
+            state = "started"
+        elif name == "answer":
+            state = "active"
+        elif name == "transfer":
+            status = json.loads(data or "{}").get("status")
+            state = "transferring" if status == "started" else "active"
+        elif name == "hangup":
+            state = call.state
+        else:
+            continue
+        if not states or states[-1]["state"] != state:
+            states.append({"state": state, "at": at})
+    return states
+
+
+def call_summary(sim: Simulator, call: Call) -> dict:
+    events = sim.call_events(call)
+    summary = {"id": call.id, "state": call.state, "startTime": call.start_ms}
+    if call.end_ms is not None:
+        summary["endTime"] = call.end_ms
+    summary["events"] = len(events)
+    summary["states"] = call_states(call, events)
+    return summary
+
+
+def _changed_since(call: Call, since: int) -> bool:
+    """Whether a live-traffic call is still going, or something happened to it at or after
+    `since` (a state change or an event; an event back-dated before `since` does not count)."""
+    if not call.is_final or call.start_ms >= since or call.end_ms >= since:
+        return True
+    return any(at >= since for _, at, _, _ in call.events)
+
+
+def list_calls(sim: Simulator, request: Request) -> Response:
+    """Every call (no `since`), or those created or changed since `since` (epoch ms), oldest
+    first. Historical (preloaded) calls never change, so `since` skips them without computing
+    their events."""
+    raw = request.query.get("since")
+    if raw is None:
+        calls = list(sim.store.calls.values())
+    else:
+        try:
+            since = int(raw)
+        except ValueError:
+            raise errors.validation(f"since must be an epoch time in ms, not {raw!r}") from None
+        calls = [
+            call
+            for call in sim.store.calls.values()
+            if call.events is not None and _changed_since(call, since)
+        ]
+    calls.sort(key=lambda call: call.key)
+    return json_response([call_summary(sim, call) for call in calls])
+
+
 def remote_hangup(sim: Simulator, request: Request, call_id: str) -> Response:
     cause = Body(request.json(), "hangup").string("cause") or "NORMAL_CLEARING"
     sim.hangup(call_id, cause=cause)
@@ -127,6 +192,7 @@ ROUTES = [
         (r"^/_sim/stats$", "/_sim/stats", {"GET": get_stats}),
         (r"^/_sim/stats/reset$", "/_sim/stats/reset", {"POST": reset_stats}),
         (r"^/_sim/inbound-calls$", "/_sim/inbound-calls", {"POST": inbound_call}),
+        (r"^/_sim/calls$", "/_sim/calls", {"GET": list_calls}),
         (
             r"^/_sim/calls/(?P<call_id>[^/]+)/hangup$",
             "/_sim/calls/{id}/hangup",

@@ -209,6 +209,8 @@ CATAPULT_RATE_BURST = env_float("CATAPULT_RATE_BURST", 1.0, minimum=1)
 CATAPULT_RATE_MARGIN_MS = env_float("CATAPULT_RATE_MARGIN_MS", 50.0, minimum=0)
 # The demo simulator's own limit (what Catapult documents); 0 turns it off.
 SIMULATOR_RATE_LIMIT = env_float("SIMULATOR_RATE_LIMIT", 1.0, minimum=0)
+# Whether the demo simulator sends callbacks to this dashboard (false: polling only).
+SIMULATOR_CALLBACKS = env_bool("SIMULATOR_CALLBACKS", True)
 CATAPULT_CONNECT_TIMEOUT = env_float("CATAPULT_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 CATAPULT_READ_TIMEOUT = env_float("CATAPULT_READ_TIMEOUT", 30.0, minimum=0.1)
 

@@ -95,7 +95,9 @@ class Stack:
             argv = [python, "-m", "catapult_sim"] + _flags(options)
             # Callbacks make the demo real-time. The URL carries a password, so it goes in
             # the environment, not argv, where the process list would show it.
-            env = {"CATAPULT_SIM_INCOMING_CALL_URL": own_callback_url()}
+            env = {}
+            if settings.SIMULATOR_CALLBACKS:
+                env["CATAPULT_SIM_INCOMING_CALL_URL"] = own_callback_url()
             children.append(Child("simulator", argv, settings.SIMULATOR_PORT, env))
         children += [
             Child("worker", celery + ["worker"] + _flags({"loglevel": "INFO", "concurrency": 2})),

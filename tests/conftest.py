@@ -8,7 +8,9 @@ import redis as redis_lib
 from django.conf import settings
 
 from calls.catapult import CatapultClient, RetryPolicy
+from calls.catapult import health
 from calls.locks import SYNC_LOCK_NAME
+from calls.sync.planner import WATCHED_KEY
 from catapult_sim.clock import ManualClock
 from catapult_sim.testing import running_simulator
 from dashboard.celery import app as celery_app
@@ -45,7 +47,12 @@ def redis_url(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _redis_settings(redis_url, settings):
     settings.REDIS_URL = redis_url
-    redis_lib.Redis.from_url(redis_url).delete(SYNC_LOCK_NAME)
+    # The request budget is off unless a test turns it on (tests of the budget do).
+    settings.CATAPULT_RATE_LIMIT = 0
+    client = redis_lib.Redis.from_url(redis_url)
+    client.delete(SYNC_LOCK_NAME, WATCHED_KEY, health.KEY)
+    for key in client.scan_iter("catapult:ratelimit*"):
+        client.delete(key)
 
 
 @pytest.fixture
@@ -70,6 +77,9 @@ def catapult_settings(sim, settings):
     settings.CATAPULT_API_TOKEN = SIM_TOKEN
     settings.CATAPULT_API_SECRET = SIM_SECRET
     settings.CATAPULT_READ_TIMEOUT = 5.0
+    # Events of a call that ended are read by the next cycle, not SYNC_LATE_EVENTS_SECONDS
+    # of real time later (tests of that delay set it themselves).
+    settings.SYNC_LATE_EVENTS_SECONDS = 0
     return settings
 
 

@@ -56,6 +56,9 @@ def _call_row(catapult_id: str, **overrides) -> dict:
         "events_pending": True,
         "events_synced_at": None,
         "events_due_at": None,
+        "state_changed_at": T0,
+        "oddities": [],
+        "raw_original": "",
     }
     return {**row, **overrides}
 
@@ -68,6 +71,9 @@ def _event_row(call_pk: int, catapult_id: str, **overrides) -> dict:
         "time": T0,
         "data": "",
         "data_json": None,
+        "source": "api",
+        "received_at": None,
+        "oddity": "",
     }
     return {**row, **overrides}
 

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from calls import sync
+from calls.catapult import CatapultClient
 from calls.models import AuditEntry, Call, SyncRun
 from calls.roles import ADMIN, OPERATOR, VIEWER, assign_role
 
@@ -124,7 +125,7 @@ def test_keyset_pagination_walks_every_call_once(client, viewer, synced):
 
 def test_list_query_count_is_constant(client, viewer, synced, django_assert_max_num_queries):
     client.force_login(viewer)
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(12):
         client.get(reverse("calls:list"), {"q": "5550", "state": "completed"})
 
 
@@ -160,7 +161,7 @@ def test_detail_shows_properties_and_a_sorted_timeline(
 ):
     client.force_login(viewer)
     call = Call.objects.filter(state="completed").first()
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(15):
         response = client.get(reverse("calls:detail", args=[call.catapult_id]))
     body = response.content.decode()
     assert response.status_code == 200
@@ -351,17 +352,26 @@ def test_viewer_sees_no_action_buttons(client, viewer, synced):
     assert "Hang up" not in client.get(reverse("calls:list")).content.decode()
 
 
-def test_buttons_are_disabled_when_the_api_is_down(client, operator, synced):
+def test_a_failing_cycle_is_degraded_not_down(client, operator, synced, sim, settings):
     client.force_login(operator)
-    SyncRun.objects.create(
-        started_at=timezone.now(),
-        finished_at=timezone.now(),
-        outcome="failed",
-        error="The Catapult API could not be reached",
-    )
+    settings.API_DOWN_AFTER_SECONDS = 3600  # the last success was moments ago
+    sim.faults.add("error", status=503, count=None)
+    run = sync.run_cycle(CatapultClient.from_settings())
+    assert run.outcome == "failed"
+    body = client.get(reverse("calls:detail", args=[synced["active"]])).content.decode()
+    assert "degraded" in body
+    assert "Actions are disabled" not in body and "unreachable" not in body
+
+
+def test_buttons_are_disabled_when_the_api_is_down(client, operator, synced, sim, settings):
+    client.force_login(operator)
+    settings.API_DOWN_AFTER_SECONDS = 0  # no success since the failure: down at once
+    sim.stop()
+    run = sync.run_cycle(CatapultClient.from_settings())
+    assert run.outcome == "failed"
     body = client.get(reverse("calls:detail", args=[synced["active"]])).content.decode()
     assert "Actions are disabled" in body and "disabled" in body
-    assert "not answering" in body
+    assert "API is unreachable" in body
 
 
 # --- audit -------------------------------------------------------------------------------
@@ -413,7 +423,7 @@ def _call_for(sim, kind, client_for):
         call_id = sim.create_inbound_call(auto_answer=True)
         if kind == "recording":
             client_for().update_call(call_id, recording_enabled=True)
-    sync.refresh_call(sync.CatapultClient.from_settings(), call_id)
+    sync.refresh_call(CatapultClient.from_settings(), call_id)
     return call_id
 
 
@@ -437,7 +447,7 @@ def test_every_action_allowed_refused_by_state_role_and_api(
     client.force_login(operator)
     done = _call_for(sim, kind, client_for)
     sim.hangup(done)
-    sync.refresh_call(sync.CatapultClient.from_settings(), done)
+    sync.refresh_call(CatapultClient.from_settings(), done)
     assert _act(client, done, name, **data).status_code == 409
     # API error: shown, recorded, not retried.
     call_id = _call_for(sim, kind, client_for)

@@ -1,12 +1,13 @@
 """The shared Redis rate limiter: every process under one limit, operators first."""
 
 import threading
+import time
 
 import pytest
 import redis
 
 from calls.catapult import CatapultClient, RateLimited
-from calls.catapult.budget import RateLimiter, family_of
+from calls.catapult.budget import Priority, RateLimiter, family_of
 from catapult_sim.testing import running_simulator
 from tests.conftest import SIM_SECRET, SIM_TOKEN, SIM_USER
 
@@ -33,13 +34,48 @@ def test_token_bucket_spaces_requests(redis_conn):
     assert limiter.try_take("recordings") == 0  # another family has its own bucket
 
 
-def test_operator_actions_go_first(redis_conn):
-    limiter = RateLimiter(redis_conn, 100.0, burst=5, prefix="test-rl")
-    redis_conn.set("test-rl:calls:priority", 1)  # an operator action is waiting
-    assert limiter.try_take("calls") > 0  # background traffic stands aside...
-    assert limiter.try_take("calls", priority=True) == 0  # ...the action gets the token
-    redis_conn.delete("test-rl:calls:priority")
-    assert limiter.try_take("calls") == 0
+@pytest.mark.parametrize("waiting", list(Priority)[:-1], ids=lambda p: p.name.lower())
+def test_a_waiting_request_goes_before_every_less_urgent_one(redis_conn, waiting):
+    limiter = RateLimiter(redis_conn, 100.0, burst=10, prefix="test-rl")
+    redis_conn.set(f"test-rl:calls:waiting:{int(waiting)}", 1)  # someone waits at this level
+    for level in Priority:
+        took = limiter.try_take("calls", level) == 0
+        assert took == (level <= waiting), level  # the less urgent stand aside
+    redis_conn.delete(f"test-rl:calls:waiting:{int(waiting)}")
+    assert limiter.try_take("calls", Priority.LIVE) == 0
+
+
+def test_tokens_are_counted_by_priority(redis_conn):
+    limiter = RateLimiter(redis_conn, 100.0, burst=10, prefix="test-rl")
+    for level in (Priority.ACTION, Priority.LIST, Priority.LIST, Priority.BACKFILL):
+        assert limiter.acquire("calls", level, timeout=1)
+    assert limiter.spent("calls") == {"action": 1, "list": 2, "backfill": 1}
+    # Nobody is left marked as waiting once they have their token.
+    assert not [
+        k for k in redis_conn.scan_iter("test-rl:calls:waiting:*") if int(redis_conn.get(k))
+    ]
+
+
+def test_an_operator_action_overtakes_a_busy_sync(redis_conn):
+    """While the sync keeps the bucket empty, an action that starts waiting gets the very
+    next token, before the sync's next request."""
+    limiter = RateLimiter(redis_conn, 5.0, prefix="test-rl")
+    order = []
+
+    def sync_traffic():
+        for _ in range(6):
+            limiter.acquire("calls", Priority.BACKFILL)
+            order.append("sync")
+
+    worker = threading.Thread(target=sync_traffic)
+    worker.start()
+    while len(order) < 2:
+        time.sleep(0.01)
+    limiter.acquire("calls", Priority.ACTION)
+    order.append("action")
+    worker.join()
+    position = order.index("action")
+    assert position <= 3, order  # at most one sync request slipped in while it waited
 
 
 def _hammer(sim, limiter, threads=4, each=6):

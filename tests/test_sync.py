@@ -12,7 +12,9 @@ from django.db import connection
 from calls import sync
 from calls.catapult import CatapultClient, RetryPolicy
 from calls.locks import SYNC_LOCK_NAME
-from calls.models import Call, CallEvent, SyncRun
+from calls.models import Call, CallEvent, SyncRun, SyncState
+from calls.sync.cycle import _locked_cycle
+from calls.sync.cycle import timezone as sync_timezone
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +27,10 @@ def _snapshot():
     return calls, events
 
 
+def _stored_events():
+    return sorted(CallEvent.objects.values_list("call__catapult_id", "catapult_id"))
+
+
 def _sim_events(sim):
     return sorted(
         (call["id"], event["id"])
@@ -33,12 +39,14 @@ def _sim_events(sim):
     )
 
 
-def test_first_cycle_backfills_every_page(sim, catapult_settings):
+def test_first_cycle_reads_the_newest_page_then_backfills_history(sim, catapult_settings):
     catapult_settings.SYNC_PAGE_SIZE = 100
     sim.preload(250, events_per_call=8)
     run = sync.run_cycle()
     assert run.outcome == SyncRun.Outcome.SUCCESS, run.error
-    assert run.pages == 3
+    assert (run.pages, run.backfill_pages) == (1, 2)  # the newest page, then history
+    assert SyncState.get().backfill_done_at is not None
+    assert SyncState.get().backfill_calls == 150
     assert run.calls_created == 250 and Call.objects.count() == 250
     assert run.events_stored == CallEvent.objects.count() == len(_sim_events(sim))
     assert run.api_requests == 3 + 250  # list pages + one event list per call
@@ -56,8 +64,9 @@ def test_cycle_run_twice_gives_the_same_database(sim, catapult_settings):
     assert first.outcome == second.outcome == SyncRun.Outcome.SUCCESS
     assert _snapshot() == before
     assert (second.calls_created, second.calls_updated, second.events_stored) == (0, 0, 0)
-    # The second cycle reads one page and the events of the live calls only.
-    assert second.api_requests == 1 + Call.objects.filter(state__in=Call.LIVE_STATES).count()
+    # The second cycle reads one page: the list carries the live calls' state, and their
+    # events are read when they end (or when someone opens one).
+    assert second.api_requests == 1
 
 
 def test_call_that_completes_is_updated_next_cycle(sim, catapult_settings):
@@ -122,28 +131,52 @@ def test_rate_limit_in_the_middle_of_a_cycle_is_waited_out(sim, catapult_setting
 
 
 @pytest.mark.parametrize("kind", ["truncated", "non_json", "wrong_shape"])
-def test_malformed_page_is_recorded_without_partial_rows(sim, catapult_settings, kind):
+def test_a_bad_body_on_a_get_is_retried_like_a_5xx(sim, catapult_settings, kind):
     catapult_settings.SYNC_PAGE_SIZE = 10
     sim.preload(25, events_per_call=2)
-    sim.faults.add(kind, path=r"/calls$", count=1, after=1)  # the second page is bad
+    sim.faults.add(kind, path=r"/calls$", count=1, after=1)  # the second page, once
     run = sync.run_cycle()
-    assert run.outcome == SyncRun.Outcome.FAILED
-    assert "Catapult API" in run.error or "lacks" in run.error
-    # Page 1 is complete and valid; nothing of the bad page was written.
-    assert Call.objects.count() == 10
-    assert CallEvent.objects.count() == 0  # the cycle stopped before the event phase
-    good = sync.run_cycle()
-    assert good.outcome == SyncRun.Outcome.SUCCESS
+    assert run.outcome == SyncRun.Outcome.SUCCESS, run.error
+    assert run.api_errors == 1
     assert Call.objects.count() == 25
 
 
-def test_malformed_event_list_fails_only_that_call(sim, catapult_settings):
-    sim.preload(5, events_per_call=3)
-    sim.faults.add("truncated", path=r"/events$", count=1)
+@pytest.mark.parametrize("kind", ["truncated", "non_json", "wrong_shape"])
+def test_a_page_that_stays_bad_leaves_a_partial_cycle_the_next_continues(
+    sim, catapult_settings, kind
+):
+    catapult_settings.SYNC_PAGE_SIZE = 10
+    catapult_settings.SYNC_MAX_RETRIES = 1
+    sim.preload(25, events_per_call=2)
+    sim.faults.add(kind, path=r"/calls$", count=None, after=1)  # every later list read
     run = sync.run_cycle()
-    assert run.outcome == SyncRun.Outcome.FAILED
-    assert run.events_pending == 1 and "1 call(s)" in run.error
-    assert Call.objects.filter(events_pending=True).count() == 1
+    assert run.outcome == SyncRun.Outcome.PARTIAL
+    assert "Reading history" in run.error
+    # The newest page and its calls' events are in; nothing of the bad page was written.
+    assert Call.objects.count() == 10
+    stored = set(Call.objects.values_list("catapult_id", flat=True))
+    assert _stored_events() == [e for e in _sim_events(sim) if e[0] in stored]
+    assert SyncState.get().backfill_next_url  # where the next cycle goes on
+    sim.faults.clear()
+    good = sync.run_cycle()
+    assert good.outcome == SyncRun.Outcome.SUCCESS, good.error
+    assert Call.objects.count() == 25
+    assert CallEvent.objects.count() == len(_sim_events(sim))
+
+
+def test_an_event_list_that_stays_bad_holds_back_only_that_call(sim, catapult_settings):
+    catapult_settings.SYNC_MAX_RETRIES = 1
+    sim.preload(5, events_per_call=3)
+    bad = sorted(c["id"] for c in sim.calls_snapshot())[0]
+    sim.faults.add("truncated", path=rf"/calls/{bad}/events$", count=None)
+    run = sync.run_cycle()
+    assert run.outcome == SyncRun.Outcome.PARTIAL
+    assert bad in run.error
+    # The bad one is tried again later (SYNC_RETRY_EVENTS_SECONDS), after the others.
+    assert Call.objects.get(catapult_id=bad).events_pending
+    assert _stored_events() == [e for e in _sim_events(sim) if e[0] != bad]
+    sim.faults.clear()
+    Call.objects.filter(catapult_id=bad).update(events_due_at=sync_timezone.now())
     sync.run_cycle()
     assert sorted(CallEvent.objects.values_list("call__catapult_id", "catapult_id")) == _sim_events(
         sim
@@ -207,9 +240,9 @@ def test_upserts_are_idempotent_without_the_lock(sim, catapult_settings):
     """Even two cycles that both ran (lock lost) leave no duplicates."""
     sim.preload(30, events_per_call=3)
     client = CatapultClient.from_settings()
-    sync._locked_cycle(client, sync.timezone.now())
-    Call.objects.update(events_pending=True)
-    sync._locked_cycle(client, sync.timezone.now())
+    _locked_cycle(client, sync_timezone.now())
+    Call.objects.update(events_due_at=sync_timezone.now())
+    _locked_cycle(client, sync_timezone.now())
     assert Call.objects.count() == 30
     assert CallEvent.objects.count() == len(_sim_events(sim))
 
@@ -235,33 +268,51 @@ def test_callback_password_is_never_stored(sim, catapult_settings, client_for):
     assert call.callback_url == "http://hook:***@127.0.0.1:9/cb"
 
 
-def test_nul_in_api_data_is_a_malformed_response(sim, catapult_settings):
-    call_id = sim.create_inbound_call(auto_answer=True)
+def test_odd_records_are_kept_and_flagged_and_block_nothing(sim, catapult_settings):
+    """NUL characters, an unknown state, an over-long number: each call is stored with what
+    can be kept, its payload as received beside it, and every other call syncs."""
+    nul, odd_state, long_from = (sim.create_inbound_call(auto_answer=True) for _ in range(3))
+    normal = sim.create_inbound_call(auto_answer=True)
     with sim.lock:
-        sim.store.calls[call_id].tag = "bad\u0000tag"
+        sim.store.calls[nul].tag = "bad\u0000tag"
+        sim.store.calls[odd_state].state = "parked-by-carrier"
+        sim.store.calls[long_from].from_ = "+1" + "9" * 300
+        for call_id in (nul, odd_state, long_from):
+            sim.store.calls[call_id].json_cache = None
     run = sync.run_cycle()
-    assert run.outcome == SyncRun.Outcome.FAILED and "NUL" in run.error
-    assert not Call.objects.exists()
+    assert run.outcome == SyncRun.Outcome.SUCCESS, run.error
+    assert run.warnings == 3
+    assert Call.objects.count() == 4 and Call.objects.get(catapult_id=normal).oddities == []
+    stored = Call.objects.get(catapult_id=nul)
+    assert stored.tag == "bad\ufffdtag" and "NUL" in stored.oddities[0]
+    assert "\\u0000" in stored.raw_original  # as received, escaped
+    weird = Call.objects.get(catapult_id=odd_state)
+    assert weird.state == "parked-by-carrie"  # as sent, cut to the column's 16 characters
+    assert any("Unknown state" in text for text in weird.oddities)
+    assert len(Call.objects.get(catapult_id=long_from).from_number) == 255
+    assert sync.run_cycle().outcome == SyncRun.Outcome.SUCCESS
 
 
-def test_events_that_appear_after_the_hangup_are_read_once_more(sim, catapult_settings):
+def test_events_of_an_ended_call_are_read_once_after_the_late_events(sim, catapult_settings):
     catapult_settings.SYNC_LATE_EVENTS_SECONDS = 1
     call_id = sim.create_inbound_call(auto_answer=True)
     sync.run_cycle()
     sim.hangup(call_id)
-    sync.run_cycle()  # reads the events at the hangup; a re-read is due a second later
+    ended = sync.run_cycle()  # sees the hangup in the list; the events read is due later
+    assert ended.api_requests == 1
+    assert Call.objects.get(catapult_id=call_id).events_due_at is not None
     sim.add_late_event(call_id, "recording", "complete", seconds_ago=1)
     time.sleep(1.1)
     late = sync.run_cycle()
-    assert late.api_requests == 2  # one list page + the one re-read
+    assert late.api_requests == 2  # one list page + the one events read
     assert sorted(CallEvent.objects.values_list("call__catapult_id", "catapult_id")) == _sim_events(
         sim
     )
-    assert Call.objects.get(catapult_id=call_id).events_recheck_at is None
+    assert Call.objects.get(catapult_id=call_id).events_due_at is None
     assert sync.run_cycle().api_requests == 1  # and never again
 
 
 def test_calls_first_seen_finished_are_not_reread(sim, catapult_settings):
     sim.preload(20, events_per_call=3)
     sync.run_cycle()
-    assert not Call.objects.filter(events_recheck_at__isnull=False).exists()
+    assert not Call.objects.filter(events_due_at__isnull=False).exists()

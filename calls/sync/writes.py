@@ -49,8 +49,10 @@ def is_final(state: str) -> bool:
 
 def events_due(end_time: datetime | None, now: datetime) -> datetime:
     """When to read the events of a call that ended: a little after its end, so that one
-    read also brings the events the platform adds after the hangup."""
-    return (end_time or now) + timedelta(seconds=settings.SYNC_LATE_EVENTS_SECONDS)
+    read also brings the events the platform adds after the hangup. (An end time ahead of
+    our clock, Catapult's clock being ahead, counts from our now instead.)"""
+    end = min(end_time or now, now)
+    return end + timedelta(seconds=settings.SYNC_LATE_EVENTS_SECONDS)
 
 
 def upsert_calls(rows: list[dict], *, history: bool = False) -> tuple[int, int]:
