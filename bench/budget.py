@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import math
 import os
 import signal
@@ -318,6 +319,19 @@ class Watcher:
                 pipe.llen(key)
             self.queue.append((now, sum(pipe.execute())))
 
+    def dump(self, path: Path, start: float, end: float, until: float) -> None:
+        """What was observed, for a closer look: the simulator's calls, when each rank
+        (started, active, ended) showed in the database, when the events were complete."""
+        observed = {
+            "window": [start, end],
+            "until": until,
+            "calls": list(self.sim_calls.values()),
+            "visible": self.visible,
+            "events_complete": self.complete,
+            "queue": self.queue,
+        }
+        path.write_text(json.dumps(observed))
+
     def backlog(self, now: float) -> int:
         """Ended calls whose events are due to be read and not read yet."""
         row = self.db.execute(
@@ -374,9 +388,13 @@ class Lags:
         return text
 
 
-def state_lags(watcher: Watcher, start: float, end: float, until: float) -> Lags:
-    """Each state change in [start, end), from the simulator to the database."""
-    lags = Lags()
+RANK_NAMES = ("started", "active", "ended")
+
+
+def state_lags(watcher: Watcher, start: float, end: float, until: float) -> dict[str, Lags]:
+    """Each state change in [start, end), from the simulator to the database: all of them
+    ("all") and by the state entered."""
+    lags = {name: Lags() for name in ("all", *RANK_NAMES)}
     for call in watcher.sim_calls.values():
         seen = watcher.visible.get(call["id"], [None, None, None])
         entries: dict[int, tuple[str, int]] = {}  # instant -> the last state entered then
@@ -389,7 +407,8 @@ def state_lags(watcher: Watcher, start: float, end: float, until: float) -> Lags
                 continue
             ranks_done.add(rank)
             if start <= at / 1000 < end:
-                lags.add(at / 1000, seen[rank], until)
+                for kind in ("all", RANK_NAMES[rank]):
+                    lags[kind].add(at / 1000, seen[rank], until)
     return lags
 
 
@@ -426,15 +445,22 @@ def _verdict(ok: bool | None, applies: bool) -> bool | None:
 def report(record, name: str, result: dict) -> None:
     targets = TARGETS.get(name, Targets())
     label = f"{name}:"
-    states: Lags = result["states"]
-    p95 = states.spread()[1]
+    states: dict[str, Lags] = result["states"]
+    p95 = states["all"].spread()[1]
     record(
         PART,
         f"{label} state lag (sim -> db)",
-        states.text(),
+        states["all"].text(),
         f"p95 <= {targets.state_p95:g} s" if targets.state_p95 else "",
         _verdict(p95 <= (targets.state_p95 or 0), targets.state_p95 is not None),
     )
+    by_state = []
+    for kind in RANK_NAMES:
+        n = len(states[kind].all)
+        if n:
+            p50, p95, top = states[kind].spread()
+            by_state.append(f"{kind} p50 {p50:.1f} / p95 {p95:.1f} / max {top:.1f} s ({n})")
+    record(PART, f"{label} state lag by state entered", "; ".join(by_state) or "none")
     events: Lags = result["events"]
     top = events.spread()[2]
     record(
@@ -515,6 +541,7 @@ def run_scenario(name: str, args, workdir: Path) -> dict:
         watcher.poll_states(until)
         watcher.poll_events(until)
         finished = [c for c in watcher.ended_in_window() if c["endTime"] / 1000 < end]
+        watcher.dump(stack.workdir / "observed.json", start, end, until)
         return {
             "states": state_lags(watcher, start, end, until),
             "events": events_lags(watcher, end, until),

@@ -64,7 +64,7 @@ def test_callbacks_are_off_without_a_password(client, settings):
     assert _post(client, {"eventType": "answer"}, **_auth(password="")).status_code == 401
 
 
-def test_post_callback_refreshes_the_call(client, hook_settings, sim, eager):
+def test_a_callback_is_applied_at_once_with_no_api_request(client, hook_settings, sim):
     call_id = sim.create_inbound_call(auto_answer=True)
     sync.run_cycle()
     sim.hangup(call_id)
@@ -78,8 +78,12 @@ def test_post_callback_refreshes_the_call(client, hook_settings, sim, eager):
     }
     response = _post(client, payload, **_auth())
     assert response.status_code == 200
-    assert Call.objects.get(catapult_id=call_id).state == "completed"
+    call = Call.objects.get(catapult_id=call_id)
+    assert call.state == "completed" and call.hangup_cause == "NORMAL_CLEARING"
+    assert call.end_time is not None and call.events_due_at is not None
+    assert call.events.filter(source="callback", name="hangup").count() == 1
     assert CallbackEvent.objects.get().processed_at is not None
+    assert sim.stats()["requests"] == 0
 
 
 def test_get_form_callback_with_query_parameters(client, hook_settings, sim, eager):
@@ -114,6 +118,18 @@ def test_transcription_is_joined_through_its_recording(
     call_id = sim.create_inbound_call(auto_answer=True)
     client_for().update_call(call_id, recording_enabled=True)
     recording_id = sim.recordings_snapshot(call_id)[0]["id"]
+    # Catapult reports the recording first (it names the call), then its transcription.
+    recording = {
+        "eventType": "recording",
+        "callId": call_id,
+        "recordingId": recording_id,
+        "status": "complete",
+        "state": "complete",
+        "startTime": "2026-11-22T10:00:00.000Z",
+        "endTime": "2026-11-22T10:00:05.000Z",
+    }
+    assert _post(client, recording, **_auth()).status_code == 200
+    sim.reset_stats()
     payload = {
         "eventType": "transcription",
         "recordingId": recording_id,
@@ -123,9 +139,19 @@ def test_transcription_is_joined_through_its_recording(
         "text": "hello",
     }
     assert _post(client, payload, **_auth()).status_code == 200
-    event = CallbackEvent.objects.get()
+    event = CallbackEvent.objects.get(event_type="transcription")
     assert event.call_catapult_id == call_id and not event.error
-    assert Call.objects.filter(catapult_id=call_id).exists()
+    call = Call.objects.get(catapult_id=call_id)
+    assert call.events.filter(name="transcription", source="callback").exists()
+    assert sim.stats()["requests"] == 0  # joined without asking the API
+
+
+def test_a_transcription_of_an_unknown_recording_is_kept_unapplied(client, hook_settings, sim):
+    payload = {"eventType": "transcription", "recordingId": "rec-unknown", "status": "completed"}
+    assert _post(client, payload, **_auth()).status_code == 200
+    event = CallbackEvent.objects.get()
+    assert event.processed_at and "names no call" in event.error
+    assert sim.stats()["requests"] == 0
 
 
 @pytest.mark.parametrize(
@@ -182,7 +208,15 @@ def test_simulator_delivers_callbacks_to_the_endpoint(
     assert Call.objects.get(catapult_id=call_id).state == "active"
 
 
-def test_nul_characters_are_refused(client, hook_settings):
-    response = _post(client, {"eventType": "answer", "callId": "c-\u0000x"}, **_auth())
-    assert response.status_code == 400
-    assert not CallbackEvent.objects.exists()
+def test_nul_characters_are_replaced_not_refused(client, hook_settings):
+    response = _post(client, {"eventType": "answer", "callId": "c-x", "tag": "a\u0000b"}, **_auth())
+    assert response.status_code == 200
+    assert CallbackEvent.objects.get().payload["tag"] == "a\ufffdb"
+
+
+def test_a_literal_backslash_u0000_is_not_a_nul(client, hook_settings):
+    response = _post(
+        client, {"eventType": "answer", "callId": "c-x", "tag": "a\\u0000b"}, **_auth()
+    )
+    assert response.status_code == 200
+    assert CallbackEvent.objects.get().payload["tag"] == "a\\u0000b"

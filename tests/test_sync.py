@@ -293,10 +293,11 @@ def test_odd_records_are_kept_and_flagged_and_block_nothing(sim, catapult_settin
     assert sync.run_cycle().outcome == SyncRun.Outcome.SUCCESS
 
 
-def test_events_of_an_ended_call_are_read_once_after_the_late_events(sim, catapult_settings):
+def test_events_of_an_ended_call_are_read_once_after_the_late_events(sim, catapult_settings, clock):
     catapult_settings.SYNC_LATE_EVENTS_SECONDS = 1
     call_id = sim.create_inbound_call(auto_answer=True)
     sync.run_cycle()
+    clock.set_ms(int(time.time() * 1000))  # it ends now, by our clock too
     sim.hangup(call_id)
     ended = sync.run_cycle()  # sees the hangup in the list; the events read is due later
     assert ended.api_requests == 1
