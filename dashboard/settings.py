@@ -239,7 +239,7 @@ SYNC_LATE_EVENTS_SECONDS = env_int("SYNC_LATE_EVENTS_SECONDS", 30, minimum=0)
 # A live call someone has open has its events re-read at most this often (spare budget).
 SYNC_LIVE_EVENTS_SECONDS = env_int("SYNC_LIVE_EVENTS_SECONDS", 15, minimum=1)
 # An event list that could not be used is tried again this much later.
-SYNC_RETRY_EVENTS_SECONDS = env_int("SYNC_RETRY_EVENTS_SECONDS", 300, minimum=1)
+SYNC_RETRY_EVENTS_SECONDS = env_int("SYNC_RETRY_EVENTS_SECONDS", 60, minimum=0)
 # "API unreachable" (banner, actions disabled) only when no request succeeded this long.
 API_DOWN_AFTER_SECONDS = env_int(
     "API_DOWN_AFTER_SECONDS", max(60, 3 * SYNC_INTERVAL_SECONDS), minimum=1

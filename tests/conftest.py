@@ -7,8 +7,7 @@ import pytest
 import redis as redis_lib
 from django.conf import settings
 
-from calls.catapult import CatapultClient, RetryPolicy
-from calls.catapult import health
+from calls.catapult import CatapultClient, RetryPolicy, health
 from calls.locks import SYNC_LOCK_NAME
 from calls.sync.planner import WATCHED_KEY
 from catapult_sim.clock import ManualClock

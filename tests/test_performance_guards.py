@@ -11,12 +11,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from calls import sync
-from calls.sync.cycle import sync_retry_policy
 from calls.catapult import CatapultClient
 from calls.filters import CallFilterForm
 from calls.models import Call, CallEvent
 from calls.numbers import digits
 from calls.roles import VIEWER, assign_role
+from calls.sync.cycle import sync_retry_policy
 
 pytestmark = pytest.mark.django_db
 

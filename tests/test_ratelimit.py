@@ -1,5 +1,6 @@
 """The shared Redis rate limiter: every process under one limit, operators first."""
 
+import multiprocessing
 import threading
 import time
 
@@ -9,6 +10,7 @@ import redis
 from calls.catapult import CatapultClient, RateLimited
 from calls.catapult.budget import Priority, RateLimiter, family_of
 from catapult_sim.testing import running_simulator
+from tests import budget_worker
 from tests.conftest import SIM_SECRET, SIM_TOKEN, SIM_USER
 
 
@@ -110,3 +112,27 @@ def test_four_workers_stay_under_the_apis_limit(redis_conn):
         assert stats["by_status"].get(429, 0) == 0
         # The control: without the shared limiter the same load hits the API's limit.
         assert _hammer(sim, None, each=3)
+
+
+def test_four_worker_processes_never_exceed_the_limit(redis_conn, redis_url):
+    with running_simulator(
+        user_id=SIM_USER, api_token=SIM_TOKEN, api_secret=SIM_SECRET, seed=4
+    ) as sim:
+        sim.preload(10, events_per_call=1)
+        sim.faults.rate_limit(requests_per_second=4)
+        context = multiprocessing.get_context("spawn")
+        workers = [
+            context.Process(
+                target=budget_worker.send,
+                args=(sim.base_url, (SIM_USER, SIM_TOKEN, SIM_SECRET), redis_url, 4.0, 5),
+            )
+            for _ in range(4)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        assert [w.exitcode for w in workers] == [0, 0, 0, 0]
+        stats = sim.stats()
+        assert stats["requests"] == 20
+        assert stats["by_status"].get(429, 0) == 0

@@ -13,6 +13,7 @@ from django.db import connection
 
 from calls import sync
 from calls.models import Call, CallEvent, SyncRun
+from calls.sync.cycle import _EVENT_BATCH
 from calls.tasks import sync_calls
 from dashboard.celery import app
 from tests.conftest import SIM_SECRET, SIM_TOKEN, SIM_USER
@@ -110,9 +111,9 @@ def test_task_runs_a_cycle_in_a_real_worker(sim, start_worker):
 def test_worker_killed_mid_cycle_leaves_a_consistent_database(sim, start_worker):
     # Events are written a batch of calls at a time: three batches of slow calls (~4 s
     # each), and the worker is killed after the first.
-    calls = 3 * sync._EVENT_BATCH
+    calls = 3 * _EVENT_BATCH
     sim.preload(calls, events_per_call=8)
-    sim.faults.add("delay", path=r"/events$", count=None, delay=4 / sync._EVENT_BATCH)
+    sim.faults.add("delay", path=r"/events$", count=None, delay=4 / _EVENT_BATCH)
     # The event phase stops at half the lock timeout: 20 s leaves it 10 s, well past the
     # first batch (~4 s), so the kill lands mid-cycle.
     worker = start_worker(SYNC_LOCK_TIMEOUT_SECONDS="20")
