@@ -9,6 +9,7 @@ from django.conf import settings
 
 from calls.catapult import CatapultClient, RetryPolicy, health
 from calls.locks import SYNC_LOCK_NAME
+from calls.roles import OPERATOR, VIEWER, assign_role
 from calls.sync.planner import WATCHED_KEY
 from catapult_sim.clock import ManualClock
 from catapult_sim.testing import running_simulator
@@ -52,6 +53,22 @@ def _redis_settings(redis_url, settings):
     client.delete(SYNC_LOCK_NAME, WATCHED_KEY, health.KEY)
     for key in client.scan_iter("catapult:ratelimit*"):
         client.delete(key)
+
+
+def make_user(django_user_model, name, role):
+    user = django_user_model.objects.create_user(name, password="pw-for-tests-1")
+    assign_role(user, role)
+    return user
+
+
+@pytest.fixture
+def viewer(django_user_model):
+    return make_user(django_user_model, "vera", VIEWER)
+
+
+@pytest.fixture
+def operator(django_user_model):
+    return make_user(django_user_model, "otto", OPERATOR)
 
 
 @pytest.fixture

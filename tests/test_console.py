@@ -11,7 +11,7 @@ from django.utils import timezone
 from calls import sync
 from calls.catapult import CatapultClient
 from calls.models import AuditEntry, Call, SyncRun
-from calls.roles import ADMIN, OPERATOR, VIEWER, assign_role
+from calls.roles import ADMIN, assign_role
 
 pytestmark = pytest.mark.django_db
 
@@ -20,16 +20,6 @@ def _user(django_user_model, name, role):
     user = django_user_model.objects.create_user(name, password="pw-for-tests-1")
     assign_role(user, role)
     return user
-
-
-@pytest.fixture
-def viewer(django_user_model):
-    return _user(django_user_model, "vera", VIEWER)
-
-
-@pytest.fixture
-def operator(django_user_model):
-    return _user(django_user_model, "otto", OPERATOR)
 
 
 @pytest.fixture

@@ -7,16 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from calls.models import Call, SyncRun
-from calls.roles import VIEWER, assign_role
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def viewer(django_user_model):
-    user = django_user_model.objects.create_user("vera", password="pw-for-tests-1")
-    assign_role(user, VIEWER)
-    return user
 
 
 def make_calls(n, state="completed"):
