@@ -13,6 +13,7 @@ from calls.sync.cycle import (
     read_events_now,
     refresh_call,
     run_cycle,
+    sync_retry_policy,
     walk_cutoff,
 )
 from calls.sync.writes import EventRead, store_events, upsert_calls
@@ -23,6 +24,7 @@ __all__ = [
     "read_events_now",
     "refresh_call",
     "run_cycle",
+    "sync_retry_policy",
     "store_events",
     "upsert_calls",
     "walk_cutoff",
