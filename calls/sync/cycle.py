@@ -279,6 +279,9 @@ class Cycle:
                     self.run_row.events_stored += store_events(batch)
                     batch = []
         finally:
+            # Close the queue's server-side cursor (PostgreSQL) now, between queries: left
+            # to the garbage collector, it would close in the middle of another query.
+            queue.close()
             self.run_row.events_stored += store_events(batch)
 
     def _read_one(self, pending: planner.Pending) -> EventRead | None:

@@ -58,8 +58,13 @@ _FIELDS = ("pk", "catapult_id", "state", "events_due_at", "hangup_cause", "event
 
 
 def _pending(rows, level_of) -> Iterator[Pending]:
-    for pk, catapult_id, state, due_at, cause, synced_at in rows:
-        yield Pending(pk, catapult_id, state, due_at, cause, level_of(due_at, synced_at))
+    try:
+        for pk, catapult_id, state, due_at, cause, synced_at in rows:
+            yield Pending(pk, catapult_id, state, due_at, cause, level_of(due_at, synced_at))
+    finally:
+        close = getattr(rows, "close", None)  # a query iterator: its cursor, now
+        if close:
+            close()
 
 
 def due_reads(now: datetime | None = None) -> Iterator[Pending]:
@@ -94,7 +99,7 @@ def live_reads(now: datetime | None = None) -> Iterator[Pending]:
     now = now or timezone.now()
     ids = watched_calls()
     if not ids:
-        return iter(())
+        return _pending((), lambda *_: Priority.LIVE)
     stale = now - timedelta(seconds=settings.SYNC_LIVE_EVENTS_SECONDS)
     rows = (
         Call.objects.filter(catapult_id__in=ids, state__in=Call.LIVE_STATES)
