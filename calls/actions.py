@@ -133,8 +133,10 @@ def pending_entries(calls: list[Call]) -> dict[int, AuditEntry]:
 
 
 class ActionResult:
-    def __init__(self, entry: AuditEntry):
+    def __init__(self, entry: AuditEntry, reason: str = ""):
         self.entry = entry
+        # Why it was not sent, for the HTTP status: "role", "state" or "busy" ("" if sent).
+        self.reason = reason
 
     @property
     def ok(self) -> bool:
@@ -153,13 +155,9 @@ def perform(
     params = params or {}
     audit = _auditor(user, call, name, params, action.expected)
     if not can_act(user):
-        return audit(AuditEntry.Outcome.DENIED, "Your role can only view calls.")
+        return audit(AuditEntry.Outcome.DENIED, "Your role can only view calls.", reason="role")
     if not action.allowed_for(call):
-        return audit(AuditEntry.Outcome.DENIED, action.why_not(call))
-    if _recently_accepted(call, name):
-        return audit(
-            AuditEntry.Outcome.DENIED, "Already requested; waiting for the API to confirm."
-        )
+        return audit(AuditEntry.Outcome.DENIED, action.why_not(call), reason="state")
     try:
         lock = locks.try_acquire(f"calls:action:{call.pk}:{name}", timeout=30)
     except redis.RedisError:
@@ -167,28 +165,37 @@ def perform(
             AuditEntry.Outcome.FAILED, "The dashboard's Redis is not reachable; try again."
         )
     if lock is None:
-        return audit(AuditEntry.Outcome.DENIED, "This action is already being sent.")
-    client = client or CatapultClient.from_settings(level=Priority.ACTION, retry=ACTION_RETRY)
+        return audit(AuditEntry.Outcome.DENIED, "This action is already being sent.", reason="busy")
+    # Everything from the check to the audit row happens under the lock: a second click
+    # either waits for the lock or finds the first one's ACCEPTED row, never a gap between.
     try:
-        new_id = client.update_call(call.catapult_id, **_update_arguments(name, params))
-    except ConnectionFailed as exc:
-        return audit(AuditEntry.Outcome.FAILED, str(exc))
-    except CatapultError as exc:
-        return audit(AuditEntry.Outcome.REFUSED, str(exc), status=exc.status, code=exc.code)
+        if _recently_accepted(call, name):
+            return audit(
+                AuditEntry.Outcome.DENIED,
+                "Already requested; waiting for the API to confirm.",
+                reason="busy",
+            )
+        client = client or CatapultClient.for_operators(Priority.ACTION, retry=ACTION_RETRY)
+        try:
+            new_id = client.update_call(call.catapult_id, **_update_arguments(name, params))
+        except ConnectionFailed as exc:
+            return audit(AuditEntry.Outcome.FAILED, str(exc))
+        except CatapultError as exc:
+            return audit(AuditEntry.Outcome.REFUSED, str(exc), status=exc.status, code=exc.code)
+        if name == "record_on":
+            # It has a recording now (the recordings panel asks the API only for such
+            # calls); recording_enabled itself waits for the API to confirm it.
+            Call.objects.filter(pk=call.pk).update(has_recording=True)
+        message = f"Transferred; the new leg is {new_id}" if new_id else "Accepted by the API"
+        return audit(AuditEntry.Outcome.ACCEPTED, message, status=200, new_call_id=new_id or "")
     finally:
         locks.release(lock)
-    if name == "record_on":
-        # It has a recording now (the recordings panel asks the API only for such calls);
-        # recording_enabled itself waits for the API to confirm it.
-        Call.objects.filter(pk=call.pk).update(has_recording=True)
-    message = f"Transferred; the new leg is {new_id}" if new_id else "Accepted by the API"
-    return audit(AuditEntry.Outcome.ACCEPTED, message, status=200, new_call_id=new_id or "")
 
 
 def deny_role(user, name: str, call: Call | None = None) -> ActionResult:
     """Record an attempt refused because of the user's role, before anything is parsed."""
     return _auditor(user, call, name, {}, expected="")(
-        AuditEntry.Outcome.DENIED, "Your role can only view calls."
+        AuditEntry.Outcome.DENIED, "Your role can only view calls.", reason="role"
     )
 
 
@@ -199,7 +206,7 @@ def place_call(user, params: dict, client: CatapultClient | None = None) -> Acti
     if not can_act(user):
         return deny_role(user, "place_call")
     audit = _auditor(user, None, "place_call", params, expected="")
-    client = client or CatapultClient.from_settings(level=Priority.ACTION, retry=ACTION_RETRY)
+    client = client or CatapultClient.for_operators(Priority.ACTION, retry=ACTION_RETRY)
     options = {
         "recordingEnabled": params.get("recording_enabled") or None,
         "recordingFileFormat": params.get("recording_file_format") or None,
@@ -272,6 +279,7 @@ def _auditor(user, subject: Call | None, name: str, params: dict, expected: str)
         code: str = "",
         new_call_id: str = "",
         call: Call | None = None,
+        reason: str = "",
     ) -> ActionResult:
         target = call or subject
         entry = AuditEntry.objects.create(
@@ -289,6 +297,6 @@ def _auditor(user, subject: Call | None, name: str, params: dict, expected: str)
             expected_state=expected if outcome == AuditEntry.Outcome.ACCEPTED else "",
             new_call_id=new_call_id,
         )
-        return ActionResult(entry)
+        return ActionResult(entry, reason)
 
     return write

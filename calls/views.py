@@ -271,7 +271,7 @@ def call_detail(request: HtmxHttpRequest, catapult_id: str) -> HttpResponse:
     read_error = ""
     if not request.htmx and call.events_synced_at is None:
         # An operator is waiting on this call: its events are read now, ahead of the sync.
-        client = CatapultClient.from_settings(level=Priority.WAITING)
+        client = CatapultClient.for_operators(Priority.WAITING)
         read_error = sync.read_events_now(client, call)
         call.refresh_from_db()
     context = _detail_context(request, call)
@@ -300,7 +300,7 @@ def call_recordings(request: HtmxHttpRequest, catapult_id: str) -> HttpResponse:
         )
     try:
         recordings, error = (
-            CatapultClient.from_settings(level=Priority.WAITING).list_recordings(call.catapult_id),
+            CatapultClient.for_operators(Priority.WAITING).list_recordings(call.catapult_id),
             "",
         )
     except CatapultError as exc:
@@ -318,9 +318,7 @@ def call_refresh(request: HtmxHttpRequest, catapult_id: str) -> HttpResponse:
     call = _call_or_404(catapult_id)
     error = ""
     try:
-        call = sync.refresh_call(
-            CatapultClient.from_settings(level=Priority.WAITING), call.catapult_id
-        )
+        call = sync.refresh_call(CatapultClient.for_operators(Priority.WAITING), call.catapult_id)
     except CatapultError as exc:
         error = f"Could not refresh: {exc}"
     context = {**_detail_context(request, call), "refresh_error": error}
@@ -354,15 +352,17 @@ def call_action(request: HtmxHttpRequest, catapult_id: str, name: str) -> HttpRe
         params = form.cleaned_data
     result = actions.perform(request.user, call, name, params)
     call.refresh_from_db()
-    status = 200 if result.ok else _status_for(result.entry)
+    status = 200 if result.ok else status_for(result)
     context = {**_detail_context(request, call)}
     context["action_result"] = result
     return _action_response(request, call, context, status=status)
 
 
-def _status_for(entry: AuditEntry) -> int:
+def status_for(result: actions.ActionResult) -> int:
+    """The HTTP status of an action that was not accepted."""
+    entry = result.entry
     if entry.outcome == AuditEntry.Outcome.DENIED:
-        return 403 if "role" in entry.message else 409
+        return 403 if result.reason == "role" else 409
     if entry.outcome == AuditEntry.Outcome.FAILED:
         return 503
     return 502 if (entry.api_status or 500) >= 500 else 409
@@ -455,7 +455,7 @@ def place_call(request: HtmxHttpRequest) -> HttpResponse:
             status=400,
         )
     result = actions.place_call(request.user, form.cleaned_data)
-    status = 200 if result.ok else _status_for(result.entry)
+    status = 200 if result.ok else status_for(result)
     return render(
         request,
         "calls/place_call.html#place-form",

@@ -58,6 +58,8 @@ def test_defaults_start_in_demo_mode():
 def test_celery_configuration_invariants(settings):
     conf = app.conf
     assert conf.task_acks_late is True
+    # acks_late alone loses a task whose pool child dies (SIGKILL, OOM): it is acked then.
+    assert conf.task_reject_on_worker_lost is True
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_soft_time_limit < conf.task_time_limit <= settings.SYNC_LOCK_TIMEOUT_SECONDS
     visibility = conf.broker_transport_options["visibility_timeout"]

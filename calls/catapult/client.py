@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -132,6 +133,7 @@ class CatapultClient:
         self.skipped_items: list[str] = []
         self.next_page_url: str | None = None  # see list_calls
         self.successes = 0  # requests answered with a usable 2xx
+        self.settings_key: tuple = ()  # see for_operators
         self.session = requests.Session()
         self.session.auth = (api_token, api_secret)
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
@@ -172,6 +174,19 @@ class CatapultClient:
             level=level,
             health=HealthRecorder(redis_client()),
         )
+
+    @classmethod
+    def for_operators(cls, level: Priority, *, retry: RetryPolicy = NO_RETRY) -> CatapultClient:
+        """This thread's client for requests an operator makes or waits on, kept between
+        requests so its HTTP session (and connection to Catapult) is reused."""
+        cache = _operator_clients.__dict__.setdefault("by_key", {})
+        key = (level, retry)
+        client = cache.get(key)
+        if client is None or client.settings_key != _settings_key():
+            client = cls.from_settings(level=level, retry=retry)
+            client.settings_key = _settings_key()
+            cache[key] = client
+        return client
 
     def close(self) -> None:
         self.session.close()
@@ -340,7 +355,7 @@ class CatapultClient:
         for item in data:
             if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]:
                 usable.append(item)
-            else:
+            elif len(self.skipped_items) < 100:  # a long-lived client keeps only the first
                 self.skipped_items.append(f"an item of the {what} has no id")
         return usable
 
@@ -419,6 +434,23 @@ class CatapultClient:
             raise ConnectionFailed(
                 f"Request to the Catapult API failed ({type(exc).__name__})"
             ) from None
+
+
+_operator_clients = threading.local()
+
+
+def _settings_key() -> tuple:
+    """What a cached client was made from: settings changed (tests do) means a new one."""
+    from django.conf import settings
+
+    return (
+        settings.CATAPULT_BASE_URL,
+        settings.CATAPULT_USER_ID,
+        settings.CATAPULT_API_TOKEN,
+        settings.CATAPULT_API_SECRET,
+        settings.CATAPULT_RATE_LIMIT,
+        settings.REDIS_URL,
+    )
 
 
 # --- Response checks ---------------------------------------------------------------------
