@@ -8,4 +8,4 @@ RUN SECRET_KEY=build-only python manage.py collectstatic --noinput -v0 \
  && useradd --system --home /data dashboard && mkdir -p /data && chown dashboard /data
 USER dashboard
 EXPOSE 8000
-CMD ["gunicorn", "dashboard.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--keep-alive", "10", "--access-logfile", "-"]
+CMD ["gunicorn", "dashboard.asgi:application", "-k", "uvicorn.workers.UvicornWorker", "--bind", "0.0.0.0:8000", "--workers", "3", "--keep-alive", "10", "--graceful-timeout", "5", "--access-logfile", "-"]

@@ -12,7 +12,7 @@ from datetime import timedelta
 import redis
 from django.utils import timezone
 
-from calls import callbacks, locks
+from calls import callbacks, locks, push
 from calls.catapult import CatapultClient, CatapultError, ConnectionFailed, RetryPolicy
 from calls.catapult.budget import Priority
 from calls.models import AuditEntry, Call
@@ -297,6 +297,8 @@ def _auditor(user, subject: Call | None, name: str, params: dict, expected: str)
             expected_state=expected if outcome == AuditEntry.Outcome.ACCEPTED else "",
             new_call_id=new_call_id,
         )
+        if target is not None:
+            push.publish("action", {target.catapult_id: target.state})
         return ActionResult(entry, reason)
 
     return write

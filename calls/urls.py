@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from calls import views
+from calls import stream, views
 from calls.converters import CatapultIdConverter
 
 register_converter(CatapultIdConverter, "cid")
@@ -18,5 +18,7 @@ urlpatterns = [
     path("audit/", views.audit_list, name="audit"),
     path("status/", views.status_line, name="status"),
     path("sync/", views.sync_page, name="sync"),
+    path("stream/", stream.call_stream, name="stream"),
+    path("ringing/", views.ringing_strip, name="ringing"),
     path("callbacks/catapult/", views.catapult_callback, name="callback"),
 ]

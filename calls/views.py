@@ -22,7 +22,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
-from calls import actions, callbacks, numbers, pagination, reports, sync, timeline
+from calls import actions, callbacks, numbers, pagination, reports, stream, sync, timeline
 from calls.catapult import CatapultClient, CatapultError
 from calls.catapult.budget import Priority, RateLimiter
 from calls.filters import KNOWN_CAUSES, AuditFilterForm, CallFilterForm
@@ -51,6 +51,8 @@ def _page_context(request: HtmxHttpRequest) -> dict:
     )
     return {
         "status": status,
+        # Where this page's change stream starts: nothing between render and connect is lost.
+        "stream_from": stream.current_position(),
         "can_act": actions.can_act(request.user),
         "actions_blocked": blocked,
         # The same attributes on every row button: built once per page, not per button.
@@ -370,7 +372,11 @@ def status_for(result: actions.ActionResult) -> int:
 
 def _action_response(request, call, context, *, status: int) -> HttpResponse:
     """The list's row or the detail page's summary, whichever the button was in."""
-    if request.POST.get("from") == "row":
+    if request.POST.get("from") == "strip":
+        context.update(_ringing_context(request))
+        context["strip_result"] = context["action_result"] or context.get("action_error")
+        template = "base.html#ringing-strip"
+    elif request.POST.get("from") == "row":
         context["pending"] = actions.pending_entries([call])
         template = "calls/call_list.html#call-row"
     else:
@@ -403,6 +409,15 @@ def number_detail(request: HtmxHttpRequest, number: str) -> HttpResponse:
     else:
         sides = [Q(from_number__iexact=number), Q(to_number__iexact=number)]
     calls = _listed_calls().filter(sides[0] | sides[1])
+    if request.htmx and request.GET.get("partial") == "live":
+        live = list(calls.filter(state__in=Call.LIVE_STATES).order_by("-start_time")[:50])
+        context = {
+            **_page_context(request),
+            "number": number,
+            "live": live,
+            "pending": actions.pending_entries(live),
+        }
+        return render(request, "calls/number_detail.html#number-live", context)
     before = request.GET.get("before", "")
     try:
         page = pagination.keyset_page(calls, "start_time", before=before, size=PAGE_SIZE)
@@ -492,6 +507,29 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
 
 
 # --- status -------------------------------------------------------------------------------
+
+
+RINGING_SHOWN = 10
+
+
+def _ringing_context(request: HtmxHttpRequest) -> dict:
+    ringing = list(
+        _listed_calls().filter(direction="in", state="started").order_by("-start_time")[
+            : RINGING_SHOWN + 1
+        ]
+    )
+    return {
+        "ringing": ringing[:RINGING_SHOWN],
+        "ringing_more": len(ringing) > RINGING_SHOWN,
+        "can_act": actions.can_act(request.user),
+    }
+
+
+@require_GET
+@login_required
+def ringing_strip(request: HtmxHttpRequest) -> HttpResponse:
+    """Ringing inbound calls, on every page: answer or reject them from anywhere."""
+    return render(request, "base.html#ringing-strip", _ringing_context(request))
 
 
 @require_GET

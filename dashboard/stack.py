@@ -62,20 +62,22 @@ class Stack:
         if settings.REDIS_EMBEDDED:
             redis = EmbeddedRedis(settings.EMBEDDED_REDIS_PORT, settings.STATE_DIR / "redis")
             children.append(Child("redis", redis.command(), settings.EMBEDDED_REDIS_PORT))
-        gunicorn = {
-            "bind": f"127.0.0.1:{self.web_port}",
+        # An ASGI server: every open page holds a server-sent-events stream, which is a
+        # waiting coroutine here, where a WSGI server would tie up a thread per page.
+        uvicorn = {
+            "host": "127.0.0.1",
+            "port": self.web_port,
             "workers": 2,
-            "threads": 4,
             # Pages poll every 5 s: a keep-alive longer than that lets a browser reuse its
-            # connection instead of racing the server's close (gunicorn's default is 2 s).
-            "keep-alive": 10,
-            "access-logfile": "-",
+            # connection instead of racing the server's close.
+            "timeout-keep-alive": 10,
+            "timeout-graceful-shutdown": 5,  # open streams must not hold up Ctrl-C
         }
         celery = [python, "-m", "celery", "-A", "dashboard"]
         children.append(
             Child(
                 "web",
-                [python, "-m", "gunicorn", "dashboard.wsgi"] + _flags(gunicorn),
+                [python, "-m", "uvicorn", "dashboard.asgi:application"] + _flags(uvicorn),
                 self.web_port,
             )
         )

@@ -16,6 +16,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from calls import push
 from calls.catapult import MalformedResponse
 from calls.models import Call, CallbackEvent, CallEvent
 from calls.numbers import digits
@@ -86,6 +87,8 @@ def apply(event: CallbackEvent) -> str:
         CallbackEvent.objects.filter(pk=event.pk).update(
             processed_at=now, error="", call_catapult_id=call_id
         )
+        state = call.state
+        transaction.on_commit(lambda: push.publish("call", {call_id: state}))
     return f"{kind} applied to {call_id} ({call.state})"
 
 

@@ -27,7 +27,7 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from calls import locks
+from calls import locks, push
 from calls.catapult import (
     CatapultClient,
     CatapultError,
@@ -99,6 +99,7 @@ def _locked_cycle(client: CatapultClient, started: datetime) -> SyncRun:
         run.outcome = SyncRun.Outcome.PARTIAL if progress else SyncRun.Outcome.FAILED
     run.finished_at = timezone.now()
     run.save()
+    push.publish("status")
     log.info("Sync cycle: %s", run.summary())
     return run
 
@@ -311,7 +312,15 @@ class Cycle:
             self.warn(
                 len(odd), f"{pending.catapult_id} event {first['catapult_id']}: {first['oddity']}"
             )
-        return EventRead(pending.pk, pending.state, pending.due_at, pending.cause, events, started)
+        return EventRead(
+            pending.pk,
+            pending.state,
+            pending.due_at,
+            pending.cause,
+            events,
+            started,
+            pending.catapult_id,
+        )
 
 
 def _start_backfill(next_url: str | None) -> None:
@@ -380,7 +389,17 @@ def refresh_call(client: CatapultClient, catapult_id: str, *, quiet: bool = Fals
             raise
         return Call.objects.filter(catapult_id=catapult_id).first()
     store_events(
-        [EventRead(call.pk, call.state, call.events_due_at, call.hangup_cause, events, started)]
+        [
+            EventRead(
+                call.pk,
+                call.state,
+                call.events_due_at,
+                call.hangup_cause,
+                events,
+                started,
+                call.catapult_id,
+            )
+        ]
     )
     call.refresh_from_db()
     return call
@@ -395,6 +414,16 @@ def read_events_now(client: CatapultClient, call: Call) -> str:
         return str(exc)
     events = [event_fields(e, fallback_time=started) for e in payloads]
     store_events(
-        [EventRead(call.pk, call.state, call.events_due_at, call.hangup_cause, events, started)]
+        [
+            EventRead(
+                call.pk,
+                call.state,
+                call.events_due_at,
+                call.hangup_cause,
+                events,
+                started,
+                call.catapult_id,
+            )
+        ]
     )
     return ""

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from calls import push
 from calls.models import Call, CallEvent
 from calls.sync import bulk
 
@@ -118,7 +119,15 @@ def upsert_calls(rows: list[dict], *, history: bool = False) -> tuple[int, int]:
     bulk.insert(
         Call, to_write, unique=["catapult_id"], update=CALL_FIELDS, update_where=_NO_REGRESSION
     )
+    if to_write:
+        _announce({row["catapult_id"]: row["state"] for row in to_write})
     return created, updated
+
+
+def _announce(calls: dict[str, str]) -> None:
+    """Tell open pages, once the rows are committed (a page reading before would not see
+    them)."""
+    transaction.on_commit(lambda: push.publish("call", calls))
 
 
 class EventRead(NamedTuple):
@@ -130,6 +139,7 @@ class EventRead(NamedTuple):
     cause: str  # the hangup cause stored now (kept when the list names none)
     events: list[dict]
     started_at: datetime  # when the read was sent: older callback entries are in it
+    catapult_id: str = ""  # for the announcement to open pages
 
 
 def store_events(batch: Iterable[EventRead]) -> int:
@@ -177,4 +187,7 @@ def store_events(batch: Iterable[EventRead]) -> int:
         # Events already stored are skipped by the unique (call, event id) constraint.
         stored = bulk.insert(CallEvent, events, unique=["call_id", "catapult_id"])
         bulk.update(Call, flags)
+    named = {read.catapult_id: read.state for read in batch if read.catapult_id}
+    if named:
+        _announce(named)
     return stored
