@@ -514,9 +514,9 @@ RINGING_SHOWN = 10
 
 def _ringing_context(request: HtmxHttpRequest) -> dict:
     ringing = list(
-        _listed_calls().filter(direction="in", state="started").order_by("-start_time")[
-            : RINGING_SHOWN + 1
-        ]
+        _listed_calls()
+        .filter(direction="in", state="started")
+        .order_by("-start_time")[: RINGING_SHOWN + 1]
     )
     return {
         "ringing": ringing[:RINGING_SHOWN],
