@@ -1,10 +1,16 @@
+# The dashboard's image: production dependencies only (requirements/prod.txt), no secrets
+# baked in, run as an unprivileged user on a source tree it cannot write.
 FROM python:3.12-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 STATE_DIR=/data
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 STATE_DIR=/data STATIC_ROOT=/app/staticfiles
 WORKDIR /app
-COPY requirements/lock.txt requirements/lock.txt
-RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements/lock.txt
+COPY requirements/prod.txt requirements/prod.txt
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements/prod.txt
 COPY . .
-RUN SECRET_KEY=build-only python manage.py collectstatic --noinput -v0 \
+# Throw-away values: with them set, importing the settings writes no secret file, and none
+# of them is in the image's environment afterwards.
+RUN SECRET_KEY=build-only CALLBACK_PASSWORD=build-only STATE_DIR=/tmp/build-state \
+    python manage.py collectstatic --noinput -v0 \
+ && rm -rf /tmp/build-state \
  && useradd --system --home /data dashboard && mkdir -p /data && chown dashboard /data
 USER dashboard
 EXPOSE 8000

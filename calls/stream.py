@@ -19,7 +19,7 @@ from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
-from calls import push
+from calls import metrics, push
 from calls.locks import redis_client
 
 HEARTBEAT_SECONDS = 15
@@ -56,6 +56,7 @@ async def call_stream(request: HttpRequest) -> HttpResponse:
 
 async def _events(session_key: str | None, position: str):
     client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5)
+    await sync_to_async(metrics.stream_opened)()
     try:
         yield "retry: 2000\n\n"
         if position != "$" and await _gap(client, position):
@@ -77,6 +78,7 @@ async def _events(session_key: str | None, position: str):
                     position = message["id"]
                     yield f"id: {position}\nevent: change\ndata: {json.dumps(message)}\n\n"
     finally:
+        await sync_to_async(metrics.stream_closed)()
         await client.aclose()
 
 

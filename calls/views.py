@@ -22,7 +22,17 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
-from calls import actions, callbacks, numbers, pagination, reports, stream, sync, timeline
+from calls import (
+    actions,
+    callbacks,
+    metrics,
+    numbers,
+    pagination,
+    reports,
+    stream,
+    sync,
+    timeline,
+)
 from calls.catapult import CatapultClient, CatapultError
 from calls.catapult.budget import Priority, RateLimiter
 from calls.filters import KNOWN_CAUSES, AuditFilterForm, CallFilterForm
@@ -586,9 +596,11 @@ def catapult_callback(request: HttpRequest) -> HttpResponse:
     except callbacks.Rejected as exc:
         return HttpResponse(str(exc), status=exc.status, content_type="text/plain")
     event, created = callbacks.store(payload)
+    metrics.count("catapult_callbacks_received_total", type=event.event_type)
     if created or event.processed_at is None:
         try:
             apply_callback(event)
+            metrics.count("catapult_callbacks_applied_total", type=event.event_type)
         except Exception:
             # Stored, so nothing is lost: the list and events reads bring the same change.
             log.exception("Callback %s could not be applied", event.pk)

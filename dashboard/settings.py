@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "dashboard.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -148,11 +149,14 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = STATE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(STATE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Hashed names (collectstatic writes the manifest; bin/up runs it), served with a
+    # year's cache by whitenoise. Not strict: a file missing from the manifest is served
+    # under its plain name instead of failing the page.
+    "staticfiles": {"BACKEND": "dashboard.storage.StaticStorage"},
 }
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on a missing folder
 WHITENOISE_USE_FINDERS = True  # serve straight from static/ without collectstatic in demo mode
@@ -245,6 +249,11 @@ API_DOWN_AFTER_SECONDS = env_int(
     "API_DOWN_AFTER_SECONDS", max(60, 3 * SYNC_INTERVAL_SECONDS), minimum=1
 )
 SYNC_RUN_RETENTION_DAYS = env_int("SYNC_RUN_RETENTION_DAYS", 7, minimum=1)
+CALLBACK_RETENTION_DAYS = env_int("CALLBACK_RETENTION_DAYS", 7, minimum=1)
+# Calls (and their events) older than this are deleted; 0 keeps every call for good.
+CALL_RETENTION_DAYS = env_int("CALL_RETENTION_DAYS", 0, minimum=0)
+# Bearer token /metrics asks for; unset turns /metrics off.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 # --- Celery ------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL
@@ -262,6 +271,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
+    "prune": {
+        "task": "calls.tasks.prune",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
     "sync-calls": {
         "task": "calls.tasks.sync_calls",
         "schedule": float(SYNC_INTERVAL_SECONDS),
@@ -278,11 +292,24 @@ if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
     raise ImproperlyConfigured(
         f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {LOG_LEVEL!r}"
     )
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "dashboard.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "dashboard.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"urllib3": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

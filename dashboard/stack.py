@@ -169,15 +169,15 @@ class Stack:
         return 0
 
     def stop_all(self) -> None:
+        """Stop in reverse order, each before the next: the worker finishes its cycle while
+        Redis (its lock and the shared request budget) is still there."""
+        deadline = time.monotonic() + 20
         for child in reversed(self.children):
-            if child.process and child.process.poll() is None:
-                child.process.terminate()
-        deadline = time.monotonic() + 15
-        for child in reversed(self.children):
-            if not child.process:
+            if not child.process or child.process.poll() is not None:
                 continue
+            child.process.terminate()
             try:
-                child.process.wait(max(0.1, deadline - time.monotonic()))
+                child.process.wait(max(0.5, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self.say("stack", f"{child.name} did not stop in time; killing it")
                 child.process.kill()

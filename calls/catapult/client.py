@@ -417,8 +417,9 @@ class CatapultClient:
         if self.limiter is not None:
             self.limiter.acquire(family_of(urlsplit(url).path), self.level)
         self.requests_made += 1
+        family = family_of(urlsplit(url).path)
         try:
-            return self.session.request(
+            response = self.session.request(
                 method,
                 url,
                 params=params,
@@ -427,13 +428,24 @@ class CatapultClient:
                 allow_redirects=False,
             )
         except requests.Timeout:
+            self._counted(family, "timeout")
             raise ConnectionFailed("The Catapult API did not answer in time") from None
         except requests.ConnectionError:
+            self._counted(family, "unreachable")
             raise ConnectionFailed("The Catapult API could not be reached") from None
         except requests.RequestException as exc:
+            self._counted(family, "failed")
             raise ConnectionFailed(
                 f"Request to the Catapult API failed ({type(exc).__name__})"
             ) from None
+        self._counted(family, str(response.status_code))
+        return response
+
+    def _counted(self, family: str, status: str) -> None:
+        if self.health is not None:  # a client made from settings: the shared metrics
+            from calls import metrics
+
+            metrics.count("catapult_api_requests_total", family=family, status=status)
 
 
 _operator_clients = threading.local()

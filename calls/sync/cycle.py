@@ -27,7 +27,7 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from calls import locks, push
+from calls import locks, metrics, push
 from calls.catapult import (
     CatapultClient,
     CatapultError,
@@ -100,6 +100,7 @@ def _locked_cycle(client: CatapultClient, started: datetime) -> SyncRun:
     run.finished_at = timezone.now()
     run.save()
     push.publish("status")
+    metrics.count("catapult_sync_cycles_total", outcome=run.outcome)
     log.info("Sync cycle: %s", run.summary())
     return run
 
