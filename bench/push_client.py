@@ -168,7 +168,9 @@ async def main(args) -> None:
             connected = loop.create_future()
             streams.append(stream)
             tasks.append(
-                asyncio.create_task(run_stream(stream, args.port, args.cookie, connected, args.path))
+                asyncio.create_task(
+                    run_stream(stream, args.port, args.cookie, connected, args.path)
+                )
             )
             try:
                 return await asyncio.wait_for(asyncio.shield(connected), args.connect_timeout)
@@ -190,13 +192,14 @@ async def main(args) -> None:
         if command == "probe":
             ok = await open_one(f"probe{sum(s.label.startswith('probe') for s in streams)}")
             _say(probe=ok)
-        elif command == "status":
-            open_streams = [s for s in streams if s.connected_at and not s.ended and not s.error]
+        elif command == "status":  # of the streams opened at the start (not the probes)
+            first = [s for s in streams if not s.label.startswith("probe")]
+            open_streams = [s for s in first if s.connected_at and not s.ended and not s.error]
             _say(
                 status=True,
                 open=len(open_streams),
                 heartbeats_min=min((s.heartbeats for s in open_streams), default=0),
-                ended=sorted({s.ended or s.error for s in streams if s.ended or s.error})[:5],
+                ended=sorted({s.ended or s.error for s in first if s.ended or s.error})[:5],
             )
         elif command == "stop":
             break

@@ -193,11 +193,17 @@ class SyncRun(models.Model):
     # The newest call start time the walk saw, set once the walk reached the previous
     # watermark: the next cycle walks back to here.
     newest_start_time = models.DateTimeField(null=True, blank=True)
+    # The walk reached its end (an empty account too): what "synced N s ago" counts from.
+    list_read = models.BooleanField(default=False)
 
     class Meta:
         indexes = [
             # Status line ("last cycle") and the next cycle's watermark look-up.
             models.Index(fields=["outcome", "-started_at"], name="syncrun_latest_idx"),
+            # "Synced N s ago": the last cycle that read the list.
+            models.Index(
+                fields=["-started_at"], condition=Q(list_read=True), name="syncrun_list_read_idx"
+            ),
             models.Index(fields=["-started_at"], name="syncrun_started_idx"),
         ]
 

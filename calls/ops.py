@@ -91,7 +91,7 @@ def _worker_ok() -> bool:
 def _list_age() -> float | None:
     """Seconds since the last cycle that read the list ended."""
     finished = (
-        SyncRun.objects.filter(newest_start_time__isnull=False, finished_at__isnull=False)
+        SyncRun.objects.filter(list_read=True, finished_at__isnull=False)
         .order_by("-started_at")
         .values_list("finished_at", flat=True)
         .first()

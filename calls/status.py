@@ -118,7 +118,7 @@ def sync_status() -> SyncStatus:
     runs = SyncRun.objects.exclude(outcome__in=[SyncRun.Outcome.SKIPPED, SyncRun.Outcome.RUNNING])
     last_run = runs.order_by("-started_at").first()
     last_list_at = (
-        SyncRun.objects.filter(newest_start_time__isnull=False)
+        SyncRun.objects.filter(list_read=True)
         .exclude(outcome=SyncRun.Outcome.RUNNING)
         .order_by("-started_at")
         .values_list("finished_at", flat=True)

@@ -33,8 +33,27 @@ def test_compose_file_is_valid():
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
-    for service in ("web:", "worker:", "beat:", "redis:", "db:", "simulator:"):
+    for service in ("migrate:", "web:", "worker:", "beat:", "redis:", "db:", "simulator:"):
         assert service in result.stdout
+    config = result.stdout
+    # Every long-running service has a healthcheck and waits for the one-shot migrate.
+    assert config.count("healthcheck:") >= 5
+    assert config.count("service_completed_successfully") == 3
+    assert "exec gunicorn" not in config or "sh -c" not in config  # servers are PID 1
+
+
+def test_the_image_takes_production_dependencies_only_and_no_secrets():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "requirements/prod.txt" in dockerfile and "lock.txt" not in dockerfile
+    assert "CALLBACK_PASSWORD=build-only" in dockerfile  # else settings write one at build
+    prod = (ROOT / "requirements/prod.txt").read_text()
+    for tool in ("pytest==", "playwright==", "ruff==", "hypothesis=="):
+        assert tool not in prod
+    lock = (ROOT / "requirements/lock.txt").read_text()
+    pins = [line.split(" ")[0] for line in prod.splitlines() if "==" in line]
+    assert pins and all(pin in lock for pin in pins)  # the same versions as development
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert "**/node_modules" in ignored and "tests" in ignored
 
 
 def test_compose_refuses_to_start_without_a_secret_key():

@@ -201,6 +201,7 @@ class Cycle:
         except CatapultError as exc:
             self.failed(exc, "Reading the call list")
         if reached:
+            run.list_read = True
             run.newest_start_time = newest or last_watermark()
         return seen
 

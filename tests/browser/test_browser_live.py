@@ -19,11 +19,11 @@ from django.conf import settings
 from django.db import connection
 from playwright.sync_api import Page, expect
 
-from calls import push
+from calls import push, sync
 from calls.locks import redis_client
-from calls.models import AuditEntry, Call
+from calls.models import AuditEntry, Call, SyncRun
 from dashboard.embedded_redis import free_port, wait_for_port
-from tests.browser.browsing import CALLER, VIEWPORT, PageWatch, cycle, log_in, row_ids
+from tests.browser.browsing import CALLER, VIEWPORT, PageWatch, log_in, row_ids
 from tests.conftest import SIM_SECRET, SIM_TOKEN, SIM_USER
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -178,6 +178,19 @@ def asgi_server(transactional_db, sim, catapult_settings, redis_url, tmp_path):
 def browser_context_args(playwright, device, asgi_server):
     args = dict(playwright.devices[device]) if device else {}
     return {**args, "viewport": VIEWPORT, "base_url": asgi_server.url}
+
+
+def cycle(timeout: float = 30.0) -> SyncRun:
+    """One successful sync cycle. The sync lock lives in Redis, which other test runs may
+    share: while one of theirs holds it, ours is skipped, so it is tried again."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = sync.run_cycle()
+        if run.outcome != SyncRun.Outcome.SKIPPED or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert run.outcome == SyncRun.Outcome.SUCCESS, run.error
+    return run
 
 
 @pytest.fixture
