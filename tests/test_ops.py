@@ -139,3 +139,25 @@ def test_audit_and_callbacks_are_read_only_in_the_admin(admin_client):
     assert page.status_code == 200 and "Save" not in page.content.decode()
     assert admin_client.post(f"/admin/calls/auditentry/{entry.pk}/delete/").status_code == 403
     assert admin_client.get("/admin/calls/callbackevent/").status_code == 200
+
+
+def test_the_shipped_alerts_and_dashboard_name_only_metrics_we_export():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "deploy"
+    text = (root / "prometheus-alerts.yml").read_text() + (
+        root / "grafana-dashboard.json"
+    ).read_text()
+    named = set(__import__("re").findall(r"\b(catapult_[a-z_]+|celery_[a-z_]+)\b", text))
+    exported = set(metrics.HELP) | {
+        "catapult_sync_lag_seconds",
+        "catapult_sync_last_success_timestamp_seconds",
+        "catapult_api_last_ok_timestamp_seconds",
+        "catapult_events_backlog_calls",
+        "catapult_history_events_backlog_calls",
+        "celery_queue_length",
+        "celery_oldest_task_age_seconds",
+        "catapult_event_streams_open",
+    }
+    assert named and named <= exported, named - exported
+    json.loads((root / "grafana-dashboard.json").read_text())
