@@ -1,8 +1,8 @@
 """Benchmark: how fast the callback endpoint answers, and how soon the change shows.
 
-1. Server time of POST /callbacks/catapult/ (authenticate, store, queue), in-process.
-2. End to end: the simulator hangs a call up and POSTs its callback to a real gunicorn; a
-   real Celery worker refreshes the call; we time until the database shows it completed.
+1. Server time of POST /callbacks/catapult/ (authenticate, store, apply), in-process.
+2. End to end: the simulator hangs a call up and POSTs its callback to a real web server,
+   which applies it at once; we time until the database shows it completed.
 
     .venv/bin/python bench/callback_latency.py [--requests 200] [--calls 20]
 

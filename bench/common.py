@@ -58,7 +58,7 @@ def empty_tables() -> None:
 def backfill(client) -> int:
     """Run sync cycles until every finished call's events are read; returns the cycles."""
     from calls import sync
-    from calls.models import Call
+    from calls.models import Call, SyncState
 
     cycles = 0
     while True:
@@ -67,7 +67,7 @@ def backfill(client) -> int:
         if run.outcome != "success":
             raise SystemExit(f"cycle failed: {run.error}")
         unread = Call.objects.filter(events_pending=True).exclude(state__in=Call.LIVE_STATES)
-        if not unread.exists():
+        if not unread.exists() and not SyncState.get().backfill_next_url:
             return cycles
 
 

@@ -31,7 +31,16 @@ import time
 
 
 class Stream:
-    __slots__ = ("label", "started_at", "connected_at", "events", "heartbeats", "error", "ended")
+    __slots__ = (
+        "label",
+        "started_at",
+        "connected_at",
+        "events",
+        "heartbeats",
+        "error",
+        "ended",
+        "ended_at",
+    )
 
     def __init__(self, label: str) -> None:
         self.label = label
@@ -41,6 +50,7 @@ class Stream:
         self.heartbeats = 0
         self.error: str | None = None
         self.ended: str | None = None  # why it stopped before we closed it
+        self.ended_at: float | None = None
 
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -127,6 +137,8 @@ async def run_stream(
     except Exception as exc:  # noqa: BLE001 - recorded, the parent reports it
         stream.error = f"{type(exc).__name__}: {exc}"[:300]
     finally:
+        if stream.ended or stream.error:
+            stream.ended_at = time.time()
         if not connected.done():
             connected.set_result(False)
         if writer is not None:

@@ -18,6 +18,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.views.decorators.http import require_GET
 
 from calls import metrics, push
 from calls.locks import redis_client
@@ -35,6 +36,7 @@ def current_position() -> str:
     return newest[0][0].decode() if newest else "0-0"
 
 
+@require_GET
 async def call_stream(request: HttpRequest) -> HttpResponse:
     user = await request.auser()
     if not user.is_authenticated:
