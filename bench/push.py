@@ -162,7 +162,12 @@ class Server:
     """uvicorn with ONE worker: `--workers 1` serves in the process it starts, no supervisor."""
 
     def __init__(self, workdir: Path, env: dict, port: int) -> None:
+        from urllib.parse import urlsplit
+
         self.workdir, self.env, self.port = workdir, env, port
+        self.redis_port = urlsplit(env["REDIS_URL"]).port or 6379
+        database = urlsplit(env["DATABASE_URL"])
+        self.pg_port = (database.port or 5432) if database.scheme.startswith("postgres") else -1
         self.log = workdir / "uvicorn.log"
         self.process: subprocess.Popen | None = None
         self._ps = None
@@ -203,14 +208,30 @@ class Server:
             raise RuntimeError(f"uvicorn exited with {self.process.returncode}:\n{_tail(self.log)}")
 
     def usage(self) -> dict:
-        """RSS (bytes), threads and file descriptors of the server, children included."""
+        """RSS (bytes), threads and file descriptors of the server, children included; what
+        its TCP connections go to (clients, Redis, PostgreSQL) and its open SQLite files."""
         self.check()
         processes = [self._ps, *self._ps.children(recursive=True)]
+        peers = {"clients": 0, "redis": 0, "postgresql": 0, "other": 0}
+        sqlite_files = 0
+        for p in processes:
+            for conn in p.net_connections(kind="tcp"):
+                if conn.laddr and conn.laddr.port == self.port and conn.raddr:
+                    peers["clients"] += 1
+                elif conn.raddr and conn.raddr.port == self.redis_port:
+                    peers["redis"] += 1
+                elif conn.raddr and conn.raddr.port == self.pg_port:
+                    peers["postgresql"] += 1
+                elif conn.raddr:
+                    peers["other"] += 1
+            sqlite_files += sum(".sqlite3" in f.path for f in p.open_files())
         return {
             "rss": sum(p.memory_info().rss for p in processes),
             "threads": sum(p.num_threads() for p in processes),
             "fds": sum(p.num_fds() for p in processes),
             "processes": len(processes),
+            "sqlite_files": sqlite_files,
+            **peers,
         }
 
     def cpu_seconds(self) -> float:
@@ -383,7 +404,25 @@ def window_messages(t0: float, t1: float, until: float) -> tuple[list[tuple], in
 
 
 def _arrivals(stream: dict) -> dict[str, float]:
-    return {event[0]: event[1] for event in stream["events"] if event[3] == "change"}
+    """Event id -> when it first arrived (a replay after a reconnection comes again)."""
+    first: dict[str, float] = {}
+    for entry_id, moment, _calls, name in stream["events"]:
+        if name == "change":
+            first.setdefault(entry_id, moment)
+    return first
+
+
+def _ends(streams: list[dict], start: float, end: float) -> tuple[int, int, list[str]]:
+    """(ends, streams that ended, why) of the ends in [start, end] the server caused."""
+    ends = [(s["label"], why) for s in streams for at, why in s["ends"] if start <= at <= end]
+    return len(ends), len({label for label, _ in ends}), sorted({why for _, why in ends})
+
+
+def _connections(u: dict) -> str:
+    text = f"{u['clients']} client, {u['redis']} Redis"
+    if u["postgresql"]:
+        text += f", {u['postgresql']} PostgreSQL"
+    return text + f" connections, {u['sqlite_files']} open SQLite files"
 
 
 # --- the part -----------------------------------------------------------------------------
@@ -422,7 +461,7 @@ def part_push(opts: Options, workdir: Path, record=record) -> None:
 
         _warm_up(sim, server, clients)
         _latency(opts, sim, server, clients, record)
-        _idle(opts, server, clients, record)
+        _idle(opts, sim, server, clients, record)
 
 
 def _warm_up(sim, server: Server, clients) -> None:
@@ -466,12 +505,15 @@ def _latency(opts: Options, sim, server: Server, clients, record) -> None:
     time.sleep(1.0)  # every stream's first XREAD is waiting; memory settles
     held = server.usage()
     per_stream = (held["rss"] - before["rss"]) / max(1, ready["ready"])
-    record(PART, "server RSS, no stream open", mib(before["rss"]))
+    record(
+        PART,
+        "server RSS, no stream open",
+        f"{mib(before['rss'])}; {before['threads']} threads, {before['fds']} fds",
+    )
     record(
         PART,
         f"server RSS, {ready['ready']} streams open",
-        f"{mib(held['rss'])}; threads {before['threads']} -> {held['threads']}, "
-        f"fds {before['fds']} -> {held['fds']}",
+        f"{mib(held['rss'])}; {held['threads']} threads, {held['fds']} fds; {_connections(held)}",
     )
     record(PART, "memory per open stream", f"{per_stream / 1024:.0f} KiB (RSS delta / streams)")
 
@@ -504,7 +546,7 @@ def _latency(opts: Options, sim, server: Server, clients, record) -> None:
             stream_to_client.append((moment - stream_at) * 1000)
     window_ids = {m[0] for m in messages}
     counts = [len(window_ids & got.keys()) for got in arrivals]
-    ended = sorted({s["ended"] or s["error"] for s in connected if s["ended"] or s["error"]})
+    ends, ended, why = _ends(connected, t0, t1 + opts.drain)
 
     record(
         PART,
@@ -529,19 +571,27 @@ def _latency(opts: Options, sim, server: Server, clients, record) -> None:
         PART,
         "events per stream",
         f"min {min(counts, default=0)}, max {max(counts, default=0)} of {len(messages)}; "
-        f"{missed} missed" + (f"; streams ended: {'; '.join(ended)}" if ended else ""),
+        f"{missed} missed",
         "0 missed",
-        missed == 0 and not ended and bool(messages),
+        missed == 0 and bool(messages),
+    )
+    record(
+        PART,
+        "streams ended by the server during the traffic",
+        f"{ends} ends on {ended} of {len(connected)} streams"
+        + (f" ({'; '.join(why)}); each reconnected as EventSource does" if ends else ""),
+        "0",
+        ends == 0,
     )
 
 
-def _idle(opts: Options, server: Server, clients, record) -> None:
+def _idle(opts: Options, sim, server: Server, clients, record) -> None:
     from calls import push
 
     n = opts.idle_streams
+    sim.incoming_call_url = None  # idle: the calls still under way send no more callbacks
     time.sleep(1.0)  # the latency streams are gone
     before = server.usage()
-    redis_before = redis_connections()
     c = clients(n, "idle")
     ready = c.expect("ready", 120 + n / 10)
     record(
@@ -552,19 +602,21 @@ def _idle(opts: Options, server: Server, clients, record) -> None:
         "all",
         ready["failed"] == 0,
     )
-    held_since = time.monotonic()
+    held_since, wall_since = time.monotonic(), time.time()
     time.sleep(1.0)
     held = server.usage()
-    redis_held = redis_connections()
     per_stream = (held["rss"] - before["rss"]) / max(1, ready["ready"])
     record(
         PART,
         f"server RSS holding {ready['ready']:,} idle streams",
-        f"{mib(held['rss'])} (before {mib(before['rss'])}: {per_stream / 1024:.0f} KiB "
-        f"per stream); threads {before['threads']} -> {held['threads']}, "
-        f"fds {before['fds']} -> {held['fds']}",
+        f"{mib(held['rss'])} (before {mib(before['rss'])}: {per_stream / 1024:.0f} KiB per stream)",
     )
-    record(PART, "  Redis connections", f"{redis_before} -> {redis_held}")
+    record(
+        PART,
+        "  threads, file descriptors",
+        f"threads {before['threads']} -> {held['threads']}, fds {before['fds']} -> "
+        f"{held['fds']}: {_connections(held)}",
+    )
 
     c.send("probe")
     if not c.expect("probe", 60)["probe"]:
@@ -603,18 +655,22 @@ def _idle(opts: Options, server: Server, clients, record) -> None:
         reached.append(len(moments))
         if moments:
             fanout_ms.append((max(moments) - at) * 1000)
+    ends, ended, why = _ends(idle, wall_since, time.time())
     record(
         PART,
-        f"idle streams still open after {hold:.0f} s (heartbeat {HEARTBEAT_SECONDS} s)",
-        f"{status['open']:,} / {ready['ready']:,}, fewest heartbeats {status['heartbeats_min']}"
-        + (f"; ended: {'; '.join(status['ended'])}" if status["ended"] else ""),
-        "all, >= 1 heartbeat",
-        status["open"] == ready["ready"] == n and status["heartbeats_min"] >= 1,
+        f"idle streams held {hold:.0f} s (a heartbeat after {HEARTBEAT_SECONDS} s of quiet)",
+        f"{ended:,} of {len(idle):,} ended by the server ({ends:,} ends"
+        + (f": {'; '.join(why)}" if why else "")
+        + f"), {status['live']:,} connected at the end, fewest heartbeats "
+        f"{status['heartbeats_min']}",
+        "no end, >= 1 heartbeat",
+        ends == 0 and len(idle) == n and status["heartbeats_min"] >= 1,
     )
     record(
         PART,
-        f"server RSS after the hold, {n:,} idle streams",
-        f"{mib(after['rss'])}; server CPU while held {cpu * 100:.1f} % of a core",
+        "server after the hold",
+        f"RSS {mib(after['rss'])}, {after['threads']} threads, {after['fds']} fds: "
+        f"{_connections(after)}; CPU {cpu * 100:.1f} % of a core while held",
     )
     prompt = len(probe_ms) == opts.probes and max(probe_ms, default=math.inf) <= TARGET_P95_MS
     record(

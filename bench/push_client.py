@@ -1,14 +1,16 @@
 """The push benchmark's browsers: many server-sent-events streams in one asyncio process.
 
-Started by bench/push.py, never by hand (it can be, to watch a running stack):
+Started by bench/push.py (it can be started by hand, to watch a running stack):
 
     PUSH_BENCH_COOKIE=<sessionid> .venv/bin/python bench/push_client.py --port 8000 \
         --streams 50 --result streams.json
 
 Each stream is a raw HTTP/1.1 GET /stream/ over asyncio streams (no HTTP library: nothing
-to install), chunked transfer decoding and an SSE parser. It notes when the stream said
-`retry:` (connected), the wall-clock time each `change` event arrived and the call ids it
-names, heartbeats, and how the stream ended.
+to install), with chunked transfer decoding and an SSE parser, and behaves as a browser's
+EventSource: when the response ends or the connection drops it reconnects after the
+stream's `retry:` delay, naming the last event id it saw in `Last-Event-ID`; an HTTP error
+status stops it. It notes when each stream said `retry:` (connected), the wall-clock time
+each event arrived and the call ids it names, heartbeats, and every end and reconnection.
 
 Talks to its parent in JSON lines: on stdout it says {"ready": connected, "failed": n}
 once every stream has connected or failed, {"probe": true} when asked for a probe stream,
@@ -30,6 +32,10 @@ import threading
 import time
 
 
+class Fatal(Exception):
+    """What makes an EventSource give up (an HTTP error status): no reconnection."""
+
+
 class Stream:
     __slots__ = (
         "label",
@@ -37,20 +43,24 @@ class Stream:
         "connected_at",
         "events",
         "heartbeats",
+        "ends",
         "error",
-        "ended",
-        "ended_at",
+        "live",
+        "last_id",
+        "retry_ms",
     )
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.started_at = time.time()
-        self.connected_at: float | None = None
+        self.connected_at: float | None = None  # the first retry: line
         self.events: list[list] = []  # [event id, arrival (epoch s), [call ids], event name]
         self.heartbeats = 0
-        self.error: str | None = None
-        self.ended: str | None = None  # why it stopped before we closed it
-        self.ended_at: float | None = None
+        self.ends: list[list] = []  # [when (epoch s), why] of each end we did not cause
+        self.error: str | None = None  # why it gave up (no reconnection)
+        self.live = False  # connected now
+        self.last_id: str | None = None
+        self.retry_ms = 3000  # EventSource's usual default until the server says
 
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -65,10 +75,16 @@ def _handle_block(stream: Stream, block: bytes, now: float, connected: asyncio.F
         name, _, value = raw.partition(":")
         value = value.removeprefix(" ")
         fields[name] = f"{fields[name]}\n{value}" if name in fields and name == "data" else value
-    if "retry" in fields and stream.connected_at is None:
-        stream.connected_at = now
+    if "retry" in fields:
+        with contextlib.suppress(ValueError):
+            stream.retry_ms = int(fields["retry"])
+        stream.live = True
+        if stream.connected_at is None:
+            stream.connected_at = now
         if not connected.done():
             connected.set_result(True)
+    if "id" in fields:
+        stream.last_id = fields["id"]
     event = fields.get("event")
     if event is None:
         return
@@ -79,12 +95,12 @@ def _handle_block(stream: Stream, block: bytes, now: float, connected: asyncio.F
     stream.events.append([fields.get("id"), now, calls, event])
 
 
-async def run_stream(
-    stream: Stream, port: int, cookie: str, connected: asyncio.Future, path: str
-) -> None:
+async def _connection(stream: Stream, port: int, cookie: str, path: str, connected) -> str:
+    """One HTTP request for the stream; returns why it ended."""
     writer = None
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        last = f"Last-Event-ID: {stream.last_id}\r\n" if stream.last_id else ""
         writer.write(
             (
                 f"GET {path} HTTP/1.1\r\n"
@@ -92,6 +108,7 @@ async def run_stream(
                 f"Cookie: sessionid={cookie}\r\n"
                 "Accept: text/event-stream\r\n"
                 "Cache-Control: no-cache\r\n"
+                f"{last}"
                 "User-Agent: push-bench\r\n"
                 "\r\n"
             ).encode()
@@ -99,7 +116,7 @@ async def run_stream(
         await writer.drain()
         status = (await reader.readline()).split()
         if len(status) < 2:
-            raise ConnectionError("no HTTP status line")
+            return "no HTTP status line"
         headers: dict[str, str] = {}
         while True:
             line = await reader.readline()
@@ -108,41 +125,55 @@ async def run_stream(
             name, _, value = line.decode("latin-1").partition(":")
             headers[name.strip().lower()] = value.strip()
         if status[1] != b"200":
-            raise ConnectionError(f"HTTP {status[1].decode()}")
+            raise Fatal(f"HTTP {status[1].decode()}")
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         buffer = b""
         while True:
             if chunked:
                 size_line = await reader.readline()
                 if not size_line:
-                    stream.ended = "connection closed mid-stream"
-                    return
+                    return "connection closed mid-response"
                 size = int(size_line.split(b";")[0].strip() or b"0", 16)
                 if size == 0:
-                    stream.ended = "response ended by the server"
-                    return
+                    return "response ended by the server"
                 data = (await reader.readexactly(size + 2))[:-2]
             else:
                 data = await reader.read(65536)
                 if not data:
-                    stream.ended = "connection closed by the server"
-                    return
+                    return "connection closed by the server"
             now = time.time()
             buffer += data.replace(b"\r\n", b"\n")
             while b"\n\n" in buffer:
                 block, buffer = buffer.split(b"\n\n", 1)
                 _handle_block(stream, block, now, connected)
+    except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"[:200]
+    finally:
+        stream.live = False
+        if writer is not None:
+            writer.close()
+
+
+async def run_stream(
+    stream: Stream, port: int, cookie: str, connected: asyncio.Future, path: str
+) -> None:
+    try:
+        while True:
+            why = await _connection(stream, port, cookie, path, connected)
+            stream.ends.append([time.time(), why])
+            if not connected.done():  # never connected at all: not a browser's page
+                stream.error = why
+                return
+            await asyncio.sleep(stream.retry_ms / 1000)
+    except Fatal as exc:
+        stream.error = str(exc)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - recorded, the parent reports it
         stream.error = f"{type(exc).__name__}: {exc}"[:300]
     finally:
-        if stream.ended or stream.error:
-            stream.ended_at = time.time()
         if not connected.done():
             connected.set_result(False)
-        if writer is not None:
-            writer.close()
 
 
 def _say(**message) -> None:
@@ -205,13 +236,18 @@ async def main(args) -> None:
             ok = await open_one(f"probe{sum(s.label.startswith('probe') for s in streams)}")
             _say(probe=ok)
         elif command == "status":  # of the streams opened at the start (not the probes)
-            first = [s for s in streams if not s.label.startswith("probe")]
-            open_streams = [s for s in first if s.connected_at and not s.ended and not s.error]
+            first = [s for s in streams if not s.label.startswith("probe") and s.connected_at]
             _say(
                 status=True,
-                open=len(open_streams),
-                heartbeats_min=min((s.heartbeats for s in open_streams), default=0),
-                ended=sorted({s.ended or s.error for s in first if s.ended or s.error})[:5],
+                live=sum(s.live for s in first),
+                ended=sum(bool(s.ends) for s in first),
+                ends=sum(len(s.ends) for s in first),
+                gave_up=sum(bool(s.error) for s in first),
+                heartbeats_min=min((s.heartbeats for s in first), default=0),
+                why=sorted(
+                    {why for s in first for _, why in s.ends}
+                    | {s.error or "" for s in first} - {""}
+                )[:5],
             )
         elif command == "stop":
             break

@@ -3,22 +3,28 @@
 import re
 
 from django import forms
+from django.conf import settings
 from django.core.validators import URLValidator
+
+from calls.numbers import to_e164
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 SIP_URI = re.compile(r"^sip:[^@\s]+@[^@\s]+$", re.IGNORECASE)
 
 
 def clean_number(value: str, *, allow_sip: bool) -> str:
-    """E.164 (spaces, dots, dashes and brackets forgiven) or, where allowed, a SIP URI."""
+    """A valid number of any country, as E.164 (written any way: '+44 20 7946 0000', or
+    national like '(919) 555-0100' in the DEFAULT_REGION), or, where allowed, a SIP URI."""
     text = value.strip()
     if allow_sip and SIP_URI.match(text):
         return text
-    compact = re.sub(r"[\s().-]", "", text)
-    if E164.match(compact):
-        return compact
+    number = to_e164(text, settings.DEFAULT_REGION) if len(text) <= 40 else None
+    if number and E164.match(number):
+        return number
     hint = " or a SIP URI like sip:alice@example.com" if allow_sip else ""
-    raise forms.ValidationError(f"Enter a number in E.164 form like +19195550100{hint}.")
+    raise forms.ValidationError(
+        f"Enter a valid phone number, like +19195550100 or +44 20 7946 0000{hint}."
+    )
 
 
 class RecordingForm(forms.Form):

@@ -3,6 +3,7 @@
 import re
 from dataclasses import dataclass
 
+import phonenumbers
 from django.db.models import Q
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -30,11 +31,33 @@ def digits(number: str | None) -> str:
 
 
 def readable(number: str) -> str:
-    """'+19195550100' -> '+1 (919) 555-0100'; other numbers and SIP URIs unchanged."""
-    if number and re.fullmatch(r"\+1\d{10}", number):
-        d = number[2:]
-        return f"+1 ({d[:3]}) {d[3:6]}-{d[6:]}"
-    return number or ""
+    """A number as people of its country write it, with its country code:
+    '+19195550100' -> '+1 (919) 555-0100', '+442079460000' -> '+44 20 7946 0000'.
+    SIP URIs and what is not a possible number are shown as they are."""
+    if not number or not number.startswith("+"):
+        return number or ""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number
+    if not phonenumbers.is_possible_number(parsed):
+        return number
+    national = str(parsed.national_number)
+    if parsed.country_code == 1 and len(national) == 10:  # the NANP's own convention
+        return f"+1 ({national[:3]}) {national[3:6]}-{national[6:]}"
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def to_e164(text: str, region: str = "") -> str | None:
+    """A valid number in E.164 form, from international or (with `region`) national input;
+    None when it is not a number of any country ('+1000555010' is not)."""
+    try:
+        parsed = phonenumbers.parse(text, region or None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 
 import redis
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
@@ -160,7 +161,10 @@ def call_export(request: HtmxHttpRequest) -> HttpResponse:
             content_type="text/plain; charset=utf-8",
         )
     qs = form.filter(Call.objects.all()).order_by("-start_time", "-id")
-    response = StreamingHttpResponse(_csv_rows(qs), content_type="text/csv; charset=utf-8")
+    # The zone now: the generator runs after the middleware has put the request's zone away.
+    zone = timezone.get_current_timezone()
+    rows = _csv_rows_async(qs, zone) if hasattr(request, "scope") else _csv_rows(qs, zone)
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="calls.csv"'
     return response
 
@@ -182,50 +186,84 @@ CSV_COLUMNS = [
 ]
 
 
-def _csv_rows(qs) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    zone = timezone.get_current_timezone()
-    yield writer.writerow(CSV_COLUMNS)
-    fields = (
-        "catapult_id",
-        "direction",
-        "from_number",
-        "to_number",
-        "state",
-        "hangup_cause",
-        "start_time",
-        "active_time",
-        "end_time",
-        "duration",
-        "chargeable_duration",
-        "has_recording",
-        "tag",
-    )
+_CSV_FIELDS = (
+    "catapult_id",
+    "direction",
+    "from_number",
+    "to_number",
+    "state",
+    "hangup_cause",
+    "start_time",
+    "active_time",
+    "end_time",
+    "duration",
+    "chargeable_duration",
+    "has_recording",
+    "tag",
+    "pk",
+)
+_CSV_CHUNK = 2000
+
+
+def _csv_pages(qs) -> Iterator[list[tuple]]:
+    """The rows in chunks, newest first, each chunk its own keyset query: no cursor stays
+    open between chunks (under ASGI each chunk may be fetched in another thread)."""
+    last = None
+    while True:
+        page = qs
+        if last is not None:
+            page = qs.filter(Q(start_time__lt=last[0]) | Q(start_time=last[0], pk__lt=last[1]))
+        rows = list(page.values_list(*_CSV_FIELDS)[:_CSV_CHUNK])
+        if not rows:
+            return
+        yield rows
+        last = (rows[-1][6], rows[-1][-1])
+
+
+def _csv_line(writer, zone, row: tuple) -> str:
+    (cid, direction, frm, to, state, cause, start, active, end, duration, charge, rec, tag, _) = row
 
     def local(moment):
         return moment.astimezone(zone).isoformat() if moment else ""
 
-    for row in qs.values_list(*fields).iterator(chunk_size=2000):
-        (cid, direction, frm, to, state, cause, start, active, end, duration, charge, rec, tag) = (
-            row
-        )
-        yield writer.writerow(
-            [
-                cid,
-                direction,
-                _csv_safe(frm),
-                _csv_safe(to),
-                state,
-                cause,
-                local(start),
-                local(active),
-                local(end),
-                duration if duration is not None else "",
-                charge if charge is not None else "",
-                "yes" if rec else "no",
-                _csv_safe(tag),
-            ]
-        )
+    return writer.writerow(
+        [
+            cid,
+            direction,
+            _csv_safe(frm),
+            _csv_safe(to),
+            state,
+            cause,
+            local(start),
+            local(active),
+            local(end),
+            duration if duration is not None else "",
+            charge if charge is not None else "",
+            "yes" if rec else "no",
+            _csv_safe(tag),
+        ]
+    )
+
+
+def _csv_rows(qs, zone) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    for rows in _csv_pages(qs):
+        for row in rows:
+            yield _csv_line(writer, zone, row)
+
+
+async def _csv_rows_async(qs, zone):
+    """The same, for an ASGI server, which would otherwise hold a sync iterator's whole
+    output in memory before sending the first byte."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    pages = _csv_pages(qs)
+    while True:
+        rows = await sync_to_async(next)(pages, None)
+        if rows is None:
+            return
+        yield "".join(_csv_line(writer, zone, row) for row in rows)
 
 
 def _csv_safe(text: str) -> str:

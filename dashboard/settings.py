@@ -218,6 +218,16 @@ SIMULATOR_CALLBACKS = env_bool("SIMULATOR_CALLBACKS", True)
 CATAPULT_CONNECT_TIMEOUT = env_float("CATAPULT_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 CATAPULT_READ_TIMEOUT = env_float("CATAPULT_READ_TIMEOUT", 30.0, minimum=0.1)
 
+# Country whose national numbers operators may type without a country code (ISO 3166 code).
+DEFAULT_REGION = env_str("DEFAULT_REGION", "US").upper()
+if DEFAULT_REGION:
+    import phonenumbers
+
+    if DEFAULT_REGION not in phonenumbers.SUPPORTED_REGIONS:
+        raise ImproperlyConfigured(
+            f"DEFAULT_REGION must be a country code like US or GB, got {DEFAULT_REGION!r}"
+        )
+
 # --- Sync --------------------------------------------------------------------------------
 SYNC_INTERVAL_SECONDS = env_int("SYNC_INTERVAL_SECONDS", 10, minimum=1)
 # How far before the newest start time of the last complete cycle a walk goes on

@@ -131,6 +131,40 @@ def test_csv_export_is_exactly_the_filtered_list(client, viewer, synced):
     assert client.get(reverse("calls:export"), {"period": "nonsense"}).status_code == 400
 
 
+def test_csv_export_is_in_the_viewers_zone_and_whole_across_chunks(
+    client, viewer, synced, monkeypatch
+):
+    from calls import views
+
+    monkeypatch.setattr(views, "_CSV_CHUNK", 7)  # many chunks, some boundaries on equal times
+    Call.objects.filter(pk__in=Call.objects.order_by("pk").values("pk")[:10]).update(
+        start_time=Call.objects.order_by("pk").first().start_time
+    )
+    client.force_login(viewer)
+    client.cookies["tz"] = "Asia/Tokyo"
+    body = b"".join(client.get(reverse("calls:export")).streaming_content).decode()
+    rows = list(csv.reader(io.StringIO(body)))[1:]
+    assert [r[0] for r in rows] == list(
+        Call.objects.order_by("-start_time", "-id").values_list("catapult_id", flat=True)
+    )
+    assert all(r[6].endswith("+09:00") for r in rows)
+
+
+def test_csv_export_streams_from_an_async_generator_under_asgi(viewer, synced):
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    async def export():
+        client = AsyncClient()
+        await client.aforce_login(viewer)
+        response = await client.get(reverse("calls:export"))
+        assert response.is_async
+        return b"".join([chunk async for chunk in response.streaming_content]).decode()
+
+    rows = list(csv.reader(io.StringIO(async_to_sync(export)())))
+    assert len(rows) - 1 == Call.objects.count()
+
+
 def test_times_are_shown_in_the_viewers_zone(client, viewer, synced):
     client.force_login(viewer)
     call = Call.objects.order_by("-start_time").first()

@@ -88,3 +88,45 @@ def test_every_kind_of_odd_record_is_stored_beside_the_good_ones():
     assert all(call.oddities and call.raw_original for call in stored)
     nul = Call.objects.get(tag="nul\ufffdhere")
     assert "\\u0000" in nul.raw_original and "\x00" not in nul.raw_original
+
+
+# --- phone numbers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("number", "shown"),
+    [
+        ("+19195550100", "+1 (919) 555-0100"),
+        ("+442079460000", "+44 20 7946 0000"),
+        ("+33612345678", "+33 6 12 34 56 78"),
+        ("+1000555010", "+1000555010"),  # not a possible number: as it is
+        ("sip:alice@example.com", "sip:alice@example.com"),
+    ],
+)
+def test_numbers_are_shown_as_their_country_writes_them(number, shown):
+    from calls.numbers import readable
+
+    assert readable(number) == shown
+
+
+@pytest.mark.parametrize(
+    ("typed", "region", "e164"),
+    [
+        ("+44 20 7946 0000", "US", "+442079460000"),
+        ("(919) 555-0100", "US", "+19195550100"),
+        ("020 7946 0000", "GB", "+442079460000"),
+        ("+1000555010", "US", None),
+        ("12", "US", None),
+    ],
+)
+def test_numbers_are_validated_for_any_country(typed, region, e164, settings):
+    from django import forms
+
+    from calls.forms import clean_number
+
+    settings.DEFAULT_REGION = region
+    if e164:
+        assert clean_number(typed, allow_sip=False) == e164
+    else:
+        with pytest.raises(forms.ValidationError):
+            clean_number(typed, allow_sip=False)

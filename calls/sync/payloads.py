@@ -166,7 +166,7 @@ def call_fields(payload: dict, *, fallback_time: datetime | None = None) -> dict
     to_number = read.text("to", 255)
     start_time = read.time("startTime")
     if start_time is None:
-        if "startTime" not in read.payload:
+        if read.payload.get("startTime") in (None, ""):
             read.note("The call has no startTime")
         start_time = fallback_time or datetime.now(UTC)
         read.note("startTime stands in as the time the call was first seen")

@@ -5,6 +5,7 @@ the pages hold their server-sent-events stream, the simulator's callbacks reach 
 server, and the server is restarted under an open page.
 """
 
+import ctypes
 import os
 import re
 import secrets
@@ -58,6 +59,16 @@ RECORD_STREAM = """
 
 # --- the ASGI server ------------------------------------------------------------------------
 
+try:  # loaded here: between fork and exec a child should only make the system call
+    _prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+except OSError:  # not Linux
+    _prctl = None
+
+
+def _die_with_parent() -> None:
+    if _prctl is not None:
+        _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
 
 def _database_url() -> str:
     """The test database, as a DATABASE_URL for another process (see tests/test_worker.py)."""
@@ -109,7 +120,10 @@ class AsgiServer:
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # a Ctrl-C of the test run is ours to pass on
+                # Its own session (a Ctrl-C reaches the test run, which stops it), and
+                # SIGTERM should the test run itself be killed: nothing is left behind.
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         if not wait_for_port(self.port, 60, process=self.process):
             self.stop()
@@ -167,10 +181,8 @@ def asgi_server(transactional_db, sim, catapult_settings, redis_url, tmp_path):
         output = server.output()
         # The server's log must never carry the API secret or the callback password.
         assert SIM_SECRET not in output and password not in output
-        for line in output.splitlines():
-            if "Traceback" in line:
-                print(output[-4000:])
-                break
+        if "Traceback" in output:
+            print(f"\nuvicorn's log ends:\n{output[-4000:]}")
 
 
 # The pages come from the ASGI server, not from live_server (this module's contexts only).
