@@ -35,7 +35,17 @@ BATCH = 5000  # calls per batch (and their events)
 CALL_COLUMNS = [f.column for f in Call._meta.concrete_fields if f.name not in ("hangup_cause",)] + [
     "hangup_cause"
 ]
-EVENT_COLUMNS = ["call_id", "catapult_id", "name", "time", "data", "data_json"]
+EVENT_COLUMNS = [
+    "call_id",
+    "catapult_id",
+    "name",
+    "time",
+    "data",
+    "data_json",
+    "source",
+    "received_at",
+    "oddity",
+]
 
 
 def build_simulator(seed: int | str, calls: int, events_per_call: int, live: int, outside: int):
@@ -53,7 +63,7 @@ _FORKED_SIM = None  # the simulator a forked worker reads (a copy-on-write snaps
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
-_JSONB = {"raw", "sip_headers", "data_json"}
+_JSONB = {"raw", "sip_headers", "data_json", "oddities"}
 
 
 def _copy_value(column: str, value) -> str:
@@ -78,7 +88,7 @@ def _copy_lines(rows, first_pk: int, now: datetime) -> tuple[bytes, bytes]:
         values = _call_values(pk, fields, cause, now)
         calls.append("\t".join(_copy_value(c, values[c]) for c in CALL_COLUMNS))
         for e in event_rows:
-            values = {**e, "call_id": pk}
+            values = {"source": "api", "received_at": None, **e, "call_id": pk}
             events.append("\t".join(_copy_value(c, values[c]) for c in EVENT_COLUMNS))
     return ("\n".join(calls) + "\n").encode(), ("\n".join(events) + "\n").encode()
 
@@ -142,6 +152,7 @@ def _call_values(pk: int, fields: dict, cause: str, now) -> dict:
         "events_pending": live,
         "events_synced_at": now,
         "events_due_at": None,
+        "state_changed_at": now,
         "has_recording": fields["recording_enabled"],
         "hangup_cause": cause,
     }
