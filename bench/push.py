@@ -66,7 +66,7 @@ from bench.common import empty_tables, ensure_postgres_database, prepare  # noqa
 PART = "push"
 CLIENT = Path(__file__).resolve().with_name("push_client.py")
 TARGET_P95_MS = 250.0
-HEARTBEAT_SECONDS = 15  # calls.stream.HEARTBEAT_SECONDS (imported lazily: needs Django)
+HEARTBEAT_SECONDS = 15  # calls.stream's, for --help; the part reads the real one
 RESULTS: list[tuple[str, str, str, str]] = []  # (part, figure, value, target / verdict)
 
 
@@ -245,13 +245,16 @@ class Server:
 class Clients:
     """A bench/push_client.py process holding `streams` SSE streams."""
 
-    def __init__(self, workdir: Path, port: int, cookie: str, streams: int, name: str, opts):
+    def __init__(
+        self, workdir: Path, port: int, cookie: str, streams: int, name: str, opts, path: str
+    ):
         self.name = name
         self.result = workdir / f"{name}.json"
         self.log = workdir / f"{name}.log"
         self.lines: queue.Queue[dict] = queue.Queue()
         argv = [sys.executable, str(CLIENT), "--port", str(port), "--streams", str(streams)]
         argv += ["--result", str(self.result), "--concurrency", str(opts.connect_concurrency)]
+        argv += ["--path", path]
         with self.log.open("w") as err:
             self.process = subprocess.Popen(
                 argv,
@@ -429,6 +432,7 @@ def _connections(u: dict) -> str:
 
 
 def part_push(opts: Options, workdir: Path, record=record) -> None:
+    from calls.stream import current_position
     from catapult_sim.testing import running_simulator
     from dashboard.embedded_redis import free_port
 
@@ -455,7 +459,10 @@ def part_push(opts: Options, workdir: Path, record=record) -> None:
         )
 
         def clients(n: int, name: str) -> Clients:
-            c = Clients(workdir, server.port, cookie, n, name, opts)
+            # As a page opens it: from the Stream position it was rendered at, which the
+            # stream replays from (and EventSource reconnects to) until an event names one.
+            path = f"/stream/?from={current_position()}"
+            c = Clients(workdir, server.port, cookie, n, name, opts, path)
             stack.callback(c.stop)
             return c
 
@@ -587,6 +594,7 @@ def _latency(opts: Options, sim, server: Server, clients, record) -> None:
 
 def _idle(opts: Options, sim, server: Server, clients, record) -> None:
     from calls import push
+    from calls.stream import HEARTBEAT_SECONDS
 
     n = opts.idle_streams
     sim.incoming_call_url = None  # idle: the calls still under way send no more callbacks

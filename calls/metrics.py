@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 
 import redis
@@ -31,6 +32,54 @@ def count(name: str, amount: int = 1, **labels: str) -> None:
     """Add to a counter. Redis trouble never stops the work being counted."""
     with contextlib.suppress(redis.RedisError):
         redis_client().hincrby(COUNTERS, _key(name, labels), amount)
+
+
+class _Buffer:
+    """Counts of something frequent (every API request), added up in the process and
+    written to Redis at most once a second: a Redis round trip per request would cost a
+    backfill more than its own database writes. At most a second's counts are in flight."""
+
+    FLUSH_SECONDS = 1.0
+
+    def __init__(self):
+        self.pending: dict[str, int] = {}
+        self.flushed = time.monotonic()
+        self.lock = threading.Lock()
+
+    def add(self, name: str, labels: dict[str, str]) -> None:
+        key = _key(name, labels)
+        with self.lock:
+            self.pending[key] = self.pending.get(key, 0) + 1
+            due = time.monotonic() - self.flushed >= self.FLUSH_SECONDS
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            pending, self.pending = self.pending, {}
+            self.flushed = time.monotonic()
+        if not pending:
+            return
+        try:
+            pipe = redis_client().pipeline(transaction=False)
+            for key, amount in pending.items():
+                pipe.hincrby(COUNTERS, key, amount)
+            pipe.execute()
+        except redis.RedisError:
+            pass  # counts are for watching, never a reason to stop
+
+
+_buffer = _Buffer()
+
+
+def count_often(name: str, **labels: str) -> None:
+    """count() for something that happens many times a second (see _Buffer)."""
+    _buffer.add(name, labels)
+
+
+def flush() -> None:
+    """Write what count_often() holds (the end of a sync cycle, a test)."""
+    _buffer.flush()
 
 
 def stream_opened() -> None:

@@ -604,7 +604,9 @@ def sync_page(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def status_line(request: HtmxHttpRequest) -> HttpResponse:
-    return render(request, "base.html#sync-status", {"status": sync_status()})
+    """The status line, or (part=banner) the API-unreachable banner below it."""
+    part = "api-banner" if request.GET.get("part") == "banner" else "sync-status"
+    return render(request, f"base.html#{part}", {"status": sync_status()})
 
 
 # --- callbacks ----------------------------------------------------------------------------

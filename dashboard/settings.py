@@ -321,7 +321,14 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"urllib3": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "urllib3": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        # The cycle logs its own one-line summary: the worker's "received" and "succeeded"
+        # lines for the same task would say it twice more.
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
+    },
 }
 
 # --- Production hardening -----------------------------------------------------------------

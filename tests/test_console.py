@@ -396,6 +396,9 @@ def test_buttons_are_disabled_when_the_api_is_down(client, operator, synced, sim
     body = client.get(reverse("calls:detail", args=[synced["active"]])).content.decode()
     assert "Actions are disabled" in body and "disabled" in body
     assert "API is unreachable" in body
+    # The banner refreshes itself (and on every status change the stream announces).
+    banner = client.get(reverse("calls:status"), {"part": "banner"}).content.decode()
+    assert 'id="api-banner"' in banner and "API is unreachable" in banner
 
 
 # --- audit -------------------------------------------------------------------------------

@@ -113,3 +113,10 @@ def test_bin_up_runs_the_whole_stack_and_ctrl_c_stops_it(stack):
     proc.send_signal(signal.SIGINT)
     assert proc.wait(30) == 0
     assert not [pid for pid in pids if _pid_alive(pid)]
+    output = "".join(lines)
+    # The web server is up before the simulator sends its first callbacks.
+    assert "not delivered" not in output, output[-3000:]
+    # Stopped one by one: the worker never outlived Redis (its budget and its lock).
+    assert "Rate limiter unavailable" not in output and "sync lock" not in output
+    # One line per cycle: the worker does not repeat what the cycle logged.
+    assert "succeeded in" not in output

@@ -445,7 +445,7 @@ class CatapultClient:
         if self.health is not None:  # a client made from settings: the shared metrics
             from calls import metrics
 
-            metrics.count("catapult_api_requests_total", family=family, status=status)
+            metrics.count_often("catapult_api_requests_total", family=family, status=status)
 
 
 _operator_clients = threading.local()

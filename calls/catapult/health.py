@@ -33,16 +33,28 @@ class Health:
 
 
 class HealthRecorder:
-    """Records request outcomes; Redis trouble never stops a request."""
+    """Records request outcomes; Redis trouble never stops a request.
+
+    Successes are written at most once a second per client (a backfill makes many a
+    second); a failure is written at once, and the success after it too.
+    """
+
+    OK_EVERY = 1.0
 
     def __init__(self, client: redis.Redis):
         self.redis = client
+        self.last_ok_written = 0.0
+        self.failed_since = False
 
     def ok(self) -> None:
-        self._write({"ok": repr(time.time())})
+        now = time.time()
+        if self.failed_since or now - self.last_ok_written >= self.OK_EVERY:
+            self._write({"ok": repr(now)})
+            self.last_ok_written, self.failed_since = now, False
 
     def failed(self, error: str) -> None:
         self._write({"failure": repr(time.time()), "error": error[:300]})
+        self.failed_since = True
 
     def _write(self, mapping: dict) -> None:
         with contextlib.suppress(redis.RedisError):
