@@ -9,8 +9,9 @@ What runs: one uvicorn worker process (`dashboard.asgi`, as bin/up runs the web,
 worker so its RSS is the whole server), the Catapult simulator in this process on the real
 clock ringing calls with callbacks pointed at that server, and the "browsers" in a process
 of their own (bench/push_client.py: raw HTTP/1.1 SSE clients on asyncio, logged in with a
-session cookie). No Celery worker: callbacks alone change calls here, and each one is
-announced on the Redis Stream by the web process as it is applied.
+session cookie, each opening /stream/?from=<position> as a page does and reconnecting as
+EventSource does, with Last-Event-ID, when the server ends a stream). No Celery worker:
+callbacks alone change calls here, each announced on the Redis Stream as it is applied.
 
 1. Latency: --streams clients hold /stream/ while the simulator makes --calls-per-minute
    calls for --seconds. For every callback the server received in that window (its
@@ -21,9 +22,10 @@ announced on the Redis Stream by the web process as it is applied.
 2. Memory per open stream: the worker's RSS with no stream and with --streams, after a
    warm-up (a first stream and a first callback load code that any stream would).
 3. Idle: --idle-streams clients connect (every one must get its `retry:` line) and are held
-   past one heartbeat (15 s: the session check each stream then makes); the worker's RSS,
-   threads and file descriptors, Redis connections; and while they are held, a new stream
-   must still get a freshly published message promptly (--probes publishes, one a second).
+   past one heartbeat (15 s of quiet: the session check each stream then makes) with no
+   callbacks; none may be ended by the server. The worker's RSS, threads, file descriptors
+   and what they are; and while they are held, a new stream must still get a freshly
+   published message promptly (--probes messages, one a second, with calls.push.publish).
 
 SQLite in a fresh state folder, or PostgreSQL with --pg-url (call tables emptied). Redis:
 a private embedded redis-server unless --redis-url (use a database of its own: everything
@@ -525,7 +527,7 @@ def _latency(opts: Options, sim, server: Server, clients, record) -> None:
     record(PART, "memory per open stream", f"{per_stream / 1024:.0f} KiB (RSS delta / streams)")
 
     sim.callbacks.deliveries.clear()
-    t0 = time.time()
+    cpu0, t0 = server.cpu_seconds(), time.time()
     sim.start_traffic(calls_per_minute=opts.calls_per_minute)
     while time.time() < t0 + opts.seconds:
         server.check()
@@ -534,6 +536,7 @@ def _latency(opts: Options, sim, server: Server, clients, record) -> None:
     t1 = time.time()
     sim.stop_traffic()  # calls under way go on; their later callbacks fall outside
     time.sleep(opts.drain)
+    cpu = (server.cpu_seconds() - cpu0) / (time.time() - t0)
     streams = c.finish()
     deliveries = sim.callback_deliveries
     failed = [d for d in deliveries if not d.get("ok")]
@@ -574,6 +577,11 @@ def _latency(opts: Options, sim, server: Server, clients, record) -> None:
     )
     record(PART, "  received -> on the Stream (server)", spread(received_to_stream))
     record(PART, "  on the Stream -> delivered", spread(stream_to_client))
+    record(
+        PART,
+        "server CPU during the traffic",
+        f"{cpu * 100:.1f} % of a core (callbacks and {len(total):,} deliveries)",
+    )
     record(
         PART,
         "events per stream",
@@ -684,15 +692,16 @@ def _idle(opts: Options, sim, server: Server, clients, record) -> None:
     record(
         PART,
         f"new stream's event while {n:,} are held",
-        f"{spread(probe_ms)} ({len(probe_ms)} of {opts.probes} published)",
+        f"{', '.join(f'{ms:.0f}' for ms in probe_ms)} ms ({len(probe_ms)} of {opts.probes} "
+        "messages, one a second)",
         f"max <= {TARGET_P95_MS:.0f} ms",
         prompt,
     )
     record(
         PART,
-        f"  the same event to all {n:,} idle streams",
-        f"last stream after {spread(fanout_ms)}; reached {min(reached, default=0):,}"
-        f"-{max(reached, default=0):,} of {len(idle):,}",
+        f"  the same message to all {n:,} idle streams",
+        f"last one after {', '.join(f'{ms:.0f}' for ms in fanout_ms)} ms; reached "
+        f"{min(reached, default=0):,}-{max(reached, default=0):,} of {len(idle):,}",
     )
 
 
@@ -744,6 +753,7 @@ def main() -> None:
     args = parser.parse_args()
     opts = _options(args)
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGHUP, _terminate)
     if args.pg_url:

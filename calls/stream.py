@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
@@ -24,6 +25,7 @@ from calls import metrics, push
 from calls.locks import redis_client
 
 HEARTBEAT_SECONDS = 15
+READ_TIMEOUT_SECONDS = HEARTBEAT_SECONDS + 10
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
@@ -45,6 +47,8 @@ async def call_stream(request: HttpRequest) -> HttpResponse:
         # A WSGI server (e.g. the test server) would buffer an endless stream whole: 204
         # tells EventSource not to retry, and the page keeps polling instead.
         return HttpResponse(status=204)
+    # The login check used the database: an open stream must not hold a connection.
+    await sync_to_async(_release_database)()
     start = request.headers.get("Last-Event-ID") or request.GET.get("from") or ""
     if not _STREAM_ID.match(start):
         start = "$"  # only what happens from now on
@@ -57,8 +61,13 @@ async def call_stream(request: HttpRequest) -> HttpResponse:
 
 
 async def _events(session_key: str | None, position: str):
-    client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5)
-    await sync_to_async(metrics.stream_opened)()
+    client = aioredis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_connect_timeout=5,
+        # Longer than the blocking read below waits, or every quiet stream would end.
+        socket_timeout=READ_TIMEOUT_SECONDS,
+    )
+    await sync_to_async(metrics.stream_opened, thread_sensitive=False)()
     try:
         yield "retry: 2000\n\n"
         if position != "$" and await _gap(client, position):
@@ -80,7 +89,7 @@ async def _events(session_key: str | None, position: str):
                     position = message["id"]
                     yield f"id: {position}\nevent: change\ndata: {json.dumps(message)}\n\n"
     finally:
-        await sync_to_async(metrics.stream_closed)()
+        await sync_to_async(metrics.stream_closed, thread_sensitive=False)()
         await client.aclose()
 
 
@@ -98,6 +107,16 @@ def _as_tuple(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-@sync_to_async
+def _release_database() -> None:
+    """Close this thread's connection: a thousand open pages must not hold a thousand
+    database connections. (Not inside a transaction: a test's, which must go on.)"""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+@sync_to_async(thread_sensitive=False)
 def _session_alive(session_key: str | None) -> bool:
-    return bool(session_key) and SessionStore().exists(session_key)
+    try:
+        return bool(session_key) and SessionStore().exists(session_key)
+    finally:
+        _release_database()

@@ -91,13 +91,25 @@ def test_many_calls_are_announced_as_many(viewer):
     assert message["many"] == "1" and message["calls"] == {}
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_stream_ends_with_the_session(viewer, monkeypatch):
-    monkeypatch.setattr(stream, "HEARTBEAT_SECONDS", 1)
-    response, client = _open(viewer)
     from django.contrib.sessions.models import Session
 
-    Session.objects.all().delete()
-    assert _read(response, 1)[0][0] == "logout"
+    monkeypatch.setattr(stream, "HEARTBEAT_SECONDS", 1)
+    response, client = _open(viewer)
+
+    async def until_logout():
+        iterator, seen, deleted = response.streaming_content.__aiter__(), "", False
+        while "event: logout" not in seen:
+            seen += (await iterator.__anext__()).decode()
+            if ": heartbeat" in seen and not deleted:  # alive while the session is
+                await Session.objects.all().adelete()
+                deleted = True
+        await iterator.aclose()
+        return seen
+
+    seen = async_to_sync(until_logout)()
+    assert seen.index(": heartbeat") < seen.index("event: logout")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -115,3 +127,20 @@ def test_every_writer_announces(catapult_settings, sim, client, settings):
     assert _post(client, payload, **_auth()).status_code == 200
     last = push.message(*redis_client().xrevrange(push.STREAM, count=1)[0])
     assert last["calls"] == {call_id: "completed"}
+
+
+def test_a_quiet_stream_outlives_its_heartbeat(viewer):
+    """The Redis read must wait longer than the heartbeat's blocking read, or every
+    quiet stream ends with a timeout instead of a heartbeat."""
+    assert stream.READ_TIMEOUT_SECONDS > stream.HEARTBEAT_SECONDS
+    response, _ = _open(viewer)
+
+    async def first_heartbeat():
+        iterator = response.streaming_content.__aiter__()
+        seen = ""
+        while ": heartbeat" not in seen:
+            seen += (await iterator.__anext__()).decode()
+        await iterator.aclose()
+        return seen
+
+    assert ": heartbeat" in async_to_sync(first_heartbeat)()  # 15 s of quiet, then this
