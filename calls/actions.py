@@ -6,13 +6,13 @@ API (or our own checks) answered. Nothing here retries: an operator sees every r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 import redis
 from django.utils import timezone
 
 from calls import callbacks, locks, push
+from calls.catalog import ACTIONS, ActionKind
 from calls.catapult import CatapultClient, CatapultError, ConnectionFailed, RetryPolicy
 from calls.catapult.budget import Priority
 from calls.models import AuditEntry, Call
@@ -25,71 +25,11 @@ ACT_PERMISSION = "calls.act_on_call"
 ACTION_RETRY = RetryPolicy(rate_limit_waits=1, max_rate_limit_wait=3.0)
 
 
-@dataclass(frozen=True)
-class Action:
-    name: str
-    label: str
-    states: tuple[str, ...]
-    expected: str  # what the call shows once the action took effect ("" = nothing to wait for)
-    direction: str = ""  # "in": incoming calls only
-    confirm: str = ""  # question asked before sending
-    recording: bool | None = None  # required current recording flag
-
-    def allowed_for(self, call: Call) -> bool:
-        if call.state not in self.states:
-            return False
-        if self.direction and call.direction != self.direction:
-            return False
-        return self.recording is None or call.recording_enabled == self.recording
-
-    def why_not(self, call: Call) -> str:
-        if self.direction and call.direction != self.direction:
-            return f"Only incoming calls can be {self.label.lower()}ed."
-        if self.recording is not None and call.recording_enabled != self.recording:
-            return "Recording is already " + ("on." if call.recording_enabled else "off.")
-        return f"The call is {call.get_state_display().lower()}: it cannot be {self.past()}."
-
-    def past(self) -> str:
-        return {
-            "answer": "answered",
-            "reject": "rejected",
-            "hangup": "hung up",
-            "record_on": "recorded",
-            "record_off": "stopped recording",
-            "transfer": "transferred",
-        }[self.name]
-
-
-LIVE = ("started", "active", "transferring")
-ACTIONS = {
-    a.name: a
-    for a in (
-        Action("answer", "Answer", ("started",), expected="active", direction="in"),
-        Action(
-            "reject",
-            "Reject",
-            ("started",),
-            expected="rejected",
-            direction="in",
-            confirm="Reject this call?",
-        ),
-        Action("hangup", "Hang up", LIVE, expected="completed", confirm="Hang up this call?"),
-        Action(
-            "record_on", "Start recording", ("active",), expected="recording-on", recording=False
-        ),
-        Action(
-            "record_off", "Stop recording", ("active",), expected="recording-off", recording=True
-        ),
-        Action("transfer", "Transfer", ("active",), expected=""),
-    )
-}
-
-
 def can_act(user) -> bool:
     return user.is_authenticated and user.has_perm(ACT_PERMISSION)
 
 
-def available_actions(call: Call) -> list[Action]:
+def available_actions(call: Call) -> list[ActionKind]:
     return [a for a in ACTIONS.values() if a.allowed_for(call)]
 
 
@@ -177,7 +117,7 @@ def perform(
             )
         client = client or CatapultClient.for_operators(Priority.ACTION, retry=ACTION_RETRY)
         try:
-            new_id = client.update_call(call.catapult_id, **_update_arguments(name, params))
+            new_id = client.update_call(call.catapult_id, **action.arguments(params))
         except ConnectionFailed as exc:
             return audit(AuditEntry.Outcome.FAILED, str(exc))
         except CatapultError as exc:
@@ -228,31 +168,6 @@ def place_call(user, params: dict, client: CatapultClient | None = None) -> Acti
         new_call_id=new_id,
         call=call,
     )
-
-
-def _update_arguments(name: str, params: dict) -> dict:
-    if name == "answer":
-        return {"state": "active"}
-    if name == "reject":
-        return {"state": "rejected"}
-    if name == "hangup":
-        return {"state": "completed"}
-    if name == "record_on":
-        return {
-            "recording_enabled": True,
-            "recording_file_format": params.get("recording_file_format") or "wav",
-        }
-    if name == "record_off":
-        return {"recording_enabled": False}
-    if name == "transfer":
-        whisper = params.get("whisper_sentence")
-        return {
-            "state": "transferring",
-            "transfer_to": params["transfer_to"],
-            "transfer_caller_id": params.get("transfer_caller_id") or None,
-            "whisper_audio": {"sentence": whisper} if whisper else None,
-        }
-    raise ValueError(name)
 
 
 def _recently_accepted(call: Call, name: str) -> bool:

@@ -1,6 +1,8 @@
 from django.db import models
 from django.db.models import Q
 
+from calls import catalog
+
 
 class Call(models.Model):
     """A Catapult call as last seen by the sync (or confirmed by a callback)."""
@@ -259,17 +261,6 @@ class SyncState(models.Model):
         return state
 
 
-ACTION_LABELS = {
-    "answer": "Answer",
-    "reject": "Reject",
-    "hangup": "Hang up",
-    "record_on": "Recording on",
-    "record_off": "Recording off",
-    "transfer": "Transfer",
-    "place_call": "Place call",
-}
-
-
 class AuditEntry(models.Model):
     """One operator action attempt and what the API answered. Append-only."""
 
@@ -318,7 +309,7 @@ class AuditEntry(models.Model):
 
     @property
     def action_label(self) -> str:
-        return ACTION_LABELS.get(self.action, self.action)
+        return catalog.label(self.action)
 
 
 class CallbackEvent(models.Model):

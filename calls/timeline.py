@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from calls.catalog import KINDS
 from calls.models import AuditEntry, Call, CallEvent
 from calls.numbers import readable
 
@@ -20,26 +21,6 @@ CAUSES = {
     "UNALLOCATED_NUMBER": "number does not exist",
     "NO_ANSWER": "not answered",
     "NORMAL_TEMPORARY_FAILURE": "temporary network failure",
-}
-
-# Which event confirms an accepted action: (event name, predicate on the event's data).
-CONFIRMING = {
-    "answer": ("answer", lambda data: True),
-    "reject": ("hangup", lambda data: data == "CALL_REJECTED"),
-    "hangup": ("hangup", lambda data: True),
-    "record_on": ("recording", lambda data: data in ("start", "started", "")),
-    "record_off": ("recording", lambda data: data in ("stop", "stopped", "done", "complete", "")),
-    "transfer": ("transfer", lambda data: True),
-}
-
-ACTION_WORDS = {
-    "answer": "answer the call",
-    "reject": "reject the call",
-    "hangup": "hang up",
-    "record_on": "start recording",
-    "record_off": "stop recording",
-    "transfer": "transfer the call",
-    "place_call": "place this call",
 }
 
 
@@ -100,7 +81,8 @@ def describe(event: CallEvent, call: Call, legs: dict[str, Call] | None = None) 
 
 
 def action_sentence(entry: AuditEntry) -> str:
-    words = ACTION_WORDS.get(entry.action, entry.action)
+    kind = KINDS.get(entry.action)
+    words = kind.asked if kind else entry.action
     who = entry.username or "someone"
     outcome = {
         AuditEntry.Outcome.ACCEPTED: "the API accepted",
@@ -133,7 +115,8 @@ CLOCK_SKEW = timedelta(seconds=60)
 
 
 def _confirmation(action: AuditEntry, entries: list[Entry]) -> Entry | None:
-    rule = CONFIRMING.get(action.action)
+    kind = KINDS.get(action.action)
+    rule = kind.confirmed_by if kind else None
     if rule is None:
         return None
     name, accepts = rule

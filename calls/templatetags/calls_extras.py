@@ -6,9 +6,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from calls import numbers
+from calls import catalog, numbers
 
 register = template.Library()
+
+
+@register.filter
+def row_actions(call):
+    """The actions a table row or the ringing strip offers for the call (calls.catalog)."""
+    return catalog.row_actions(call)
 
 
 @register.filter
