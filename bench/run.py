@@ -35,7 +35,7 @@ from bench.budget import part_budget  # noqa: E402 - needs ROOT on the path
 from bench.common import backfill, empty_tables, ensure_postgres_database  # noqa: E402
 
 SIM_USER, SIM_TOKEN, SIM_SECRET = "u-bench", "bench-token", "bench-secret-value"
-PARTS = ("ingest", "steady", "live", "pages", "admin", "budget")
+PARTS = ("ingest", "steady", "live", "pages", "admin", "budget", "push")
 RESULTS: list[tuple[str, str, str, str]] = []  # (part, figure, value, target / verdict)
 
 
@@ -673,7 +673,8 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown parts: {', '.join(sorted(unknown))}")
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
-    if set(parts) - {"budget"}:  # the budget part runs whole stacks of its own, on SQLite
+    # The budget and push parts run servers of their own, on SQLite.
+    if set(parts) - {"budget", "push"}:
         ensure_postgres_database(args.pg_url)
         os.environ.update(base_env(workdir, args.pg_url, args.redis_url))
         import django
@@ -695,6 +696,11 @@ def main() -> None:
             part_admin(args)
         if "budget" in parts:
             part_budget(args, workdir, record)
+        if "push" in parts:
+            # Its own process: a Django setup of its own (SQLite), and the figures of its
+            # own table (bench/push.py --help has its options).
+            scale = ["--scale", str(args.scale)] if args.scale != 1 else []
+            subprocess.run([sys.executable, str(ROOT / "bench" / "push.py"), *scale], check=False)
     finally:
         if Stored.manager is not None:
             Stored.manager.__exit__(None, None, None)
