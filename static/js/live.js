@@ -25,7 +25,7 @@
         if (document.body.contains(node) && window.htmx) { window.htmx.trigger(node, "live-change"); }
       });
       pending.clear();
-    }, 150);
+    }, 40);
   }
   function wants(el, msg) {
     var kind = el.getAttribute("data-live") || "";
