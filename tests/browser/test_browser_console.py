@@ -191,11 +191,11 @@ def test_operator_starts_recording_in_mp3(page, operator, synced, sim):
     form = page.locator("#call-summary form.inline")
     form.get_by_label("Format").select_option("mp3")
     form.get_by_role("button", name="Start recording").click()
-    expect(page.get_by_role("status").filter(has_text="Recording on:")).to_have_text(
-        "Recording on: Accepted by the API"
+    expect(page.get_by_role("status").filter(has_text="Start recording:")).to_have_text(
+        "Start recording: Accepted by the API"
     )
     expect(page.locator("#call-summary .pending")).to_have_text(
-        "Recording on requested by otto, waiting for confirmation…"
+        "Start recording requested by otto, waiting for confirmation…"
     )
     call = sim_call(sim, active)
     assert (call["recordingEnabled"], call["recordingFileFormat"]) == (True, "mp3")
