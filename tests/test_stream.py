@@ -1,7 +1,9 @@
 """The change stream: every writer announces, an open page hears it at once, a page that
 reconnects gets what it missed, and a stream ends with its session."""
 
+import asyncio
 import json
+import threading
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -91,14 +93,35 @@ def test_many_calls_are_announced_as_many(viewer):
     assert message["many"] == "1" and message["calls"] == {}
 
 
+def _in_a_thread_of_its_own(coroutine_function):
+    """Run a coroutine on a new event loop in a new thread: after the browser tests, this
+    thread may already have a loop (Playwright's), and async_to_sync refuses to nest."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = asyncio.run(coroutine_function())
+        except BaseException as exc:  # re-raised in the test's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(60)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_stream_ends_with_the_session(viewer, monkeypatch):
     from django.contrib.sessions.models import Session
 
     monkeypatch.setattr(stream, "HEARTBEAT_SECONDS", 1)
-    response, client = _open(viewer)
 
     async def until_logout():
+        client = AsyncClient()
+        await client.aforce_login(viewer)
+        response = await client.get("/stream/")
         iterator, seen, deleted = response.streaming_content.__aiter__(), "", False
         while "event: logout" not in seen:
             seen += (await iterator.__anext__()).decode()
@@ -108,7 +131,7 @@ def test_the_stream_ends_with_the_session(viewer, monkeypatch):
         await iterator.aclose()
         return seen
 
-    seen = async_to_sync(until_logout)()
+    seen = _in_a_thread_of_its_own(until_logout)
     assert seen.index(": heartbeat") < seen.index("event: logout")
 
 
