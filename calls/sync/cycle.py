@@ -400,24 +400,12 @@ def refresh_call(client: CatapultClient, catapult_id: str, *, quiet: bool = Fals
         upsert_calls([call_fields(client.get_call(catapult_id))])
         call = Call.objects.get(catapult_id=catapult_id)
         started = timezone.now()
-        events = [event_fields(e, fallback_time=started) for e in client.list_events(catapult_id)]
+        payloads = client.list_events(catapult_id)
     except CatapultError:
         if not quiet:
             raise
         return Call.objects.filter(catapult_id=catapult_id).first()
-    store_events(
-        [
-            EventRead(
-                call.pk,
-                call.state,
-                call.events_due_at,
-                call.hangup_cause,
-                events,
-                started,
-                call.catapult_id,
-            )
-        ]
-    )
+    _store_one(call, payloads, started)
     call.refresh_from_db()
     return call
 
@@ -429,18 +417,20 @@ def read_events_now(client: CatapultClient, call: Call) -> str:
         payloads = client.list_events(call.catapult_id)
     except CatapultError as exc:
         return str(exc)
-    events = [event_fields(e, fallback_time=started) for e in payloads]
-    store_events(
-        [
-            EventRead(
-                call.pk,
-                call.state,
-                call.events_due_at,
-                call.hangup_cause,
-                events,
-                started,
-                call.catapult_id,
-            )
-        ]
-    )
+    _store_one(call, payloads, started)
     return ""
+
+
+def _store_one(call: Call, payloads: list[dict], started: datetime) -> None:
+    """Store one call's events list, read at `started`."""
+    events = [event_fields(e, fallback_time=started) for e in payloads]
+    read = EventRead(
+        call.pk,
+        call.state,
+        call.events_due_at,
+        call.hangup_cause,
+        events,
+        started,
+        call.catapult_id,
+    )
+    store_events([read])
