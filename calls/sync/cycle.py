@@ -107,15 +107,14 @@ def _locked_cycle(client: CatapultClient, started: datetime) -> SyncRun:
 
 
 def _close_abandoned_runs(now: datetime) -> None:
-    """Runs left 'running' by a worker that died are failed; old runs are pruned."""
+    """Runs left 'running' by a worker that died are failed. (Old runs are pruned by the
+    hourly retention task, calls.retention, not by every cycle.)"""
     limit = now - timedelta(seconds=settings.SYNC_LOCK_TIMEOUT_SECONDS)
     SyncRun.objects.filter(outcome=SyncRun.Outcome.RUNNING, started_at__lt=limit).update(
         outcome=SyncRun.Outcome.FAILED,
         finished_at=now,
         error="The worker stopped before the cycle finished",
     )
-    keep_from = now - timedelta(days=settings.SYNC_RUN_RETENTION_DAYS)
-    SyncRun.objects.filter(started_at__lt=keep_from).delete()
 
 
 class Cycle:
