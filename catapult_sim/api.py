@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from . import errors, render, validation
+from . import audio, errors, render, validation
 from .errors import ApiError
 from .wire import Request, Response, empty, json_response, link_header
 
@@ -187,6 +187,61 @@ def get_recording(sim: Simulator, request: Request, recording_id: str) -> Respon
     return json_response(render.recording_json(rec, request.api_base))
 
 
+# -- media ------------------------------------------------------------------------------
+
+MEDIA_NAME = re.compile(r"^(?P<call_id>c-[a-z2-7]+)-(?P<number>\d{1,6})\.(?P<ext>wav|mp3)$")
+
+
+def get_media(sim: Simulator, request: Request, name: str) -> Response:
+    """A recording's file, `{callId}-{n}.{wav|mp3}`, whole (200) or one byte range (206)."""
+    rec = _media_recording(sim, name)
+    if rec is None:
+        raise errors.not_found("media-not-found", "media", "mediaName", name)
+    if rec.state != "complete":
+        # Docs: "saving: Recording is complete but it is not available to download yet."
+        raise ApiError(
+            404,
+            "not-found",
+            "media-not-found",
+            f"The media {name} is not available yet (recording {rec.state})",
+            [("mediaName", name)],
+        )
+    file = audio.for_recording(rec.id, rec.file_format, rec.end_ms - rec.start_ms)
+    wanted = audio.parse_range(request.headers.get("range"), file.size)
+    headers = {"Accept-Ranges": "bytes"}
+    if wanted == "unsatisfiable":
+        raise ApiError(
+            416,
+            "bad-request",
+            "range-not-satisfiable",
+            f"The range {request.headers.get('range')} is outside the media ({file.size} bytes)",
+            [("mediaName", name)],
+            headers={"Content-Range": f"bytes */{file.size}", **headers},
+        )
+    status, (start, end) = (200, (0, file.size - 1)) if wanted is None else (206, wanted)
+    if status == 206:
+        headers["Content-Range"] = f"bytes {start}-{end}/{file.size}"
+    return Response(
+        status,
+        content_type=file.content_type,
+        headers=headers,
+        stream=file.chunks(start, end),
+        length=end - start + 1,
+    )
+
+
+def _media_recording(sim: Simulator, name: str):
+    match = MEDIA_NAME.match(name)
+    if match is None:
+        return None
+    call = sim.store.get(match["call_id"])
+    number = int(match["number"])
+    if call is None or not call.recordings or not 1 <= number <= len(call.recordings):
+        return None
+    rec = call.recordings[number - 1]
+    return rec if rec.file_format == match["ext"] else None
+
+
 # -- routing ------------------------------------------------------------------------------
 
 Handler = Callable[..., Response]
@@ -216,6 +271,7 @@ ROUTES: list[tuple[re.Pattern, str, dict[str, Handler]]] = [
         ),
         (r"^/recordings$", "/recordings", {"GET": list_recordings}),
         (r"^/recordings/(?P<recording_id>[^/]+)$", "/recordings/{id}", {"GET": get_recording}),
+        (r"^/media/(?P<name>[^/]+)$", "/media/{name}", {"GET": get_media}),
     )
 ]
 

@@ -184,6 +184,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             body=self._body(),
             origin=f"{scheme}://{host}",
             remote=self.client_address[0],
+            headers={"range": self.headers.get("Range", "")},
         )
 
     def _body(self) -> bytes:
@@ -351,11 +352,17 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self.send_header("Content-Type", response.content_type)
             for name, value in response.headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(response.body)))
+            length = response.length if response.stream is not None else len(response.body)
+            self.send_header("Content-Length", str(length))
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
-            if not head:
+            if head:
+                return
+            if response.stream is not None:
+                for chunk in response.stream:  # media: generated piece by piece
+                    self.wfile.write(chunk)
+            else:
                 self.wfile.write(response.body)
         except OSError:
             self.close_connection = True  # the client went away; nothing to tell it

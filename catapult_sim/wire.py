@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
@@ -20,6 +21,7 @@ class Request:
     remote: str
     user_id: str = ""
     route: str = "unmatched"  # route name for statistics, e.g. "/calls/{id}/events"
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names (Range, ...)
 
     @property
     def query(self) -> dict[str, str]:
@@ -55,6 +57,10 @@ class Response:
     content_type: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     data: object = None  # the JSON value behind `body`, for the wrong_shape fault
+    # Media: chunks generated while they are sent (after the lock is released) instead of
+    # one body; `length` is their total, the Content-Length.
+    stream: Iterable[bytes] | None = None
+    length: int = 0
 
 
 def json_response(data: object, status: int = 200, headers: dict | None = None) -> Response:
