@@ -5,6 +5,7 @@ started by `bin/up`, and the built-in Catapult simulator.
 """
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -53,6 +54,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     "calls",
+    "calls.alerts",
 ]
 
 MIDDLEWARE = [
@@ -85,6 +87,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "calls.alerts.context_processors.saved_views",
             ],
         },
     },
@@ -295,6 +298,67 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(STATE_DIR / "celerybeat-schedule")
+
+# --- Alerts (calls/alerts/, README: Alerts) ------------------------------------------------
+ALERT_EVALUATE_SECONDS = env_int("ALERT_EVALUATE_SECONDS", 60, minimum=10, maximum=600)
+# An evaluation that waited a whole interval is stale: the next one is already due.
+CELERY_BEAT_SCHEDULE["evaluate-alerts"] = {
+    "task": "alerts.evaluate",
+    "schedule": float(ALERT_EVALUATE_SECONDS),
+    "options": {"expires": float(ALERT_EVALUATE_SECONDS)},
+}
+# Reminders while an alert stays firing unacknowledged: this, then twice that, ... capped.
+ALERT_RENOTIFY_MINUTES = env_int("ALERT_RENOTIFY_MINUTES", 15, minimum=1)
+ALERT_RENOTIFY_MAX_MINUTES = env_int("ALERT_RENOTIFY_MAX_MINUTES", 240, minimum=1)
+# Attempts per notification, the first retry after the backoff, doubled each time after.
+ALERT_DELIVERY_ATTEMPTS = env_int("ALERT_DELIVERY_ATTEMPTS", 6, minimum=1, maximum=20)
+ALERT_DELIVERY_BACKOFF_SECONDS = env_float("ALERT_DELIVERY_BACKOFF_SECONDS", 30.0, minimum=0.1)
+ALERT_WEBHOOK_CONNECT_TIMEOUT = env_float("ALERT_WEBHOOK_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+ALERT_WEBHOOK_TIMEOUT = env_float("ALERT_WEBHOOK_TIMEOUT", 10.0, minimum=0.1)
+# Webhook signing secrets: rules name one of these variables; the values stay here, in
+# memory, never in the database, pages or logs.
+ALERT_WEBHOOK_SECRETS = {
+    name: value.strip()
+    for name, value in os.environ.items()
+    if re.fullmatch(r"ALERT_WEBHOOK_SECRET(_[A-Z0-9_]{1,40})?", name) and value.strip()
+}
+# Where this dashboard is reached, for the links in notifications (else a path only).
+DASHBOARD_URL = env_url("DASHBOARD_URL", "")
+
+# --- Email (alert notifications) --------------------------------------------------------
+# smtp with EMAIL_HOST set; otherwise the demo writes each message to a file in
+# STATE_DIR/mail (or the worker's console with EMAIL_DELIVERY=console).
+EMAIL_DELIVERY = env_str("EMAIL_DELIVERY", "smtp" if env_str("EMAIL_HOST") else "file").lower()
+_EMAIL_BACKENDS = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+}
+if EMAIL_DELIVERY not in _EMAIL_BACKENDS:
+    raise ImproperlyConfigured(
+        f"EMAIL_DELIVERY must be smtp, console or file, got {EMAIL_DELIVERY!r}"
+    )
+# Django's MAILERS (the EMAIL_* settings are deprecated): one mailer, "default".
+if EMAIL_DELIVERY == "smtp":
+    _use_tls, _use_ssl = env_bool("EMAIL_USE_TLS", False), env_bool("EMAIL_USE_SSL", False)
+    if _use_tls and _use_ssl:
+        raise ImproperlyConfigured("Set at most one of EMAIL_USE_TLS and EMAIL_USE_SSL")
+    _mail_options = {
+        "host": env_str("EMAIL_HOST", "localhost"),
+        "port": env_int("EMAIL_PORT", 25, minimum=1, maximum=65535),
+        "username": env_str("EMAIL_HOST_USER"),
+        "password": env_str("EMAIL_HOST_PASSWORD"),  # never shown, logged or stored
+        "use_tls": _use_tls,  # STARTTLS
+        "use_ssl": _use_ssl,  # implicit TLS (port 465)
+        "timeout": env_float("EMAIL_TIMEOUT", 10.0, minimum=0.1),
+    }
+elif EMAIL_DELIVERY == "file":
+    _mail_options = {"file_path": str(STATE_DIR / "mail")}
+else:
+    _mail_options = {}
+MAILERS = {"default": {"BACKEND": _EMAIL_BACKENDS[EMAIL_DELIVERY], "OPTIONS": _mail_options}}
+DEFAULT_FROM_EMAIL = env_str("EMAIL_FROM", "Catapult dashboard <dashboard@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Logging -----------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
