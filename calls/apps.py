@@ -12,6 +12,18 @@ def _create_role_groups(sender, using="default", **kwargs):
         ensure_groups()
 
 
+def _install_rollup_triggers(sender, using="default", **kwargs):
+    from django.db import connections
+
+    from calls.analytics import triggers
+
+    # SQLite rebuilds a table to alter it, dropping its triggers: after any migration
+    # they are put back (idempotent; the same statements the rollups migration ran).
+    connection = connections[using]
+    if "calls_callrollup" in connection.introspection.table_names():
+        triggers.install(connection)
+
+
 class CallsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "calls"
@@ -19,3 +31,4 @@ class CallsConfig(AppConfig):
     def ready(self):
         # Permissions exist only after migrate, so the role groups are made then.
         post_migrate.connect(_create_role_groups, sender=self)
+        post_migrate.connect(_install_rollup_triggers, sender=self)

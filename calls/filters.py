@@ -1,9 +1,11 @@
 """The call filters: a form bound to the query string, applied to a queryset."""
 
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.http import QueryDict
 from django.utils import timezone
 
 from calls import numbers, pagination
@@ -15,6 +17,7 @@ PERIODS = [
     ("today", "Today"),
     ("24h", "Last 24 hours"),
     ("7d", "Last 7 days"),
+    ("30d", "Last 30 days"),
     ("custom", "Custom range"),
 ]
 STATES = [("", "Any state"), ("live", "Live (ringing, active, transferring)")] + [
@@ -29,7 +32,19 @@ KNOWN_CAUSES = [
     "UNALLOCATED_NUMBER",
     "NORMAL_TEMPORARY_FAILURE",
 ]
+# What a call came to, as the overview's charts stack them (and drill into the list).
+OUTCOMES = [
+    ("answered", "Answered"),
+    ("unanswered", "Not answered"),
+    ("rejected", "Rejected"),
+    ("failed", "Failed"),
+    ("live", "Live"),
+    ("other", "Other state"),
+]
 MAX_SECONDS = 10**7
+# Filters the rollups can apply (a range and a direction): any other one set means the
+# overview counts from the calls themselves.
+ROLLUP_FILTERS = {"direction", "period", "start_from", "start_to", "match", "before", "after"}
 
 
 def _clean_text(value: str) -> str:
@@ -53,13 +68,15 @@ class CallFilterForm(forms.Form):
         required=False, choices=[("", "Both directions"), ("in", "Inbound"), ("out", "Outbound")]
     )
     state = forms.ChoiceField(required=False, choices=STATES)
+    outcome = forms.ChoiceField(required=False, choices=[("", "Any outcome"), *OUTCOMES])
     cause = forms.CharField(label="Hangup cause", required=False, max_length=64)
     period = forms.ChoiceField(label="Started", required=False, choices=PERIODS)
     start_from = forms.DateTimeField(
         label="From", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
+    # Not included: a slice "from 10:00 to 11:00" and the next "from 11:00" share no call.
     start_to = forms.DateTimeField(
-        label="To", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+        label="Before", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
     min_duration = forms.IntegerField(
         label="Min duration (s)", required=False, min_value=0, max_value=MAX_SECONDS
@@ -72,6 +89,16 @@ class CallFilterForm(forms.Form):
         choices=[("", "Recorded or not"), ("yes", "Has a recording"), ("no", "No recording")],
     )
     tag = forms.CharField(required=False, max_length=200)
+    # The overview's hour-of-week cells drill down with these (the viewer's zone).
+    weekday = forms.TypedChoiceField(
+        label="Weekday",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "Any day")]
+        + [(str(i), d) for i, d in enumerate(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], 1)],
+    )
+    hour = forms.IntegerField(label="Hour of day", required=False, min_value=0, max_value=23)
     bridge = forms.CharField(label="Bridge id", required=False, max_length=64)
     conference = forms.CharField(label="Conference id", required=False, max_length=64)
     before = forms.CharField(required=False, max_length=40, widget=forms.HiddenInput)
@@ -112,13 +139,15 @@ class CallFilterForm(forms.Form):
             qs = qs.filter(state__in=Call.LIVE_STATES)
         elif data.get("state"):
             qs = qs.filter(state=data["state"])
+        if data.get("outcome"):
+            qs = qs.filter(outcome_q(data["outcome"]))
         if data.get("cause"):
             qs = qs.filter(hangup_cause__iexact=data["cause"])
         start, end = self._period(now)
         if start:
             qs = qs.filter(start_time__gte=start)
         if end:
-            qs = qs.filter(start_time__lte=end)
+            qs = qs.filter(start_time__lt=end)
         if data.get("min_duration") is not None:
             qs = qs.filter(duration__gte=data["min_duration"])
         if data.get("max_duration") is not None:
@@ -129,6 +158,10 @@ class CallFilterForm(forms.Form):
             qs = qs.filter(has_recording=False)
         if data.get("tag"):
             qs = qs.filter(tag__icontains=data["tag"])
+        if data.get("weekday") is not None:
+            qs = qs.filter(start_time__iso_week_day=data["weekday"])
+        if data.get("hour") is not None:
+            qs = qs.filter(start_time__hour=data["hour"])
         if data.get("bridge"):
             qs = qs.filter(bridge_id=data["bridge"])
         if data.get("conference"):
@@ -147,14 +180,121 @@ class CallFilterForm(forms.Form):
             return now - timedelta(hours=24), None
         if period == "7d":
             return now - timedelta(days=7), None
+        if period == "30d":
+            return now - timedelta(days=30), None
         # "custom", or dates given without choosing a preset: the dates are the range
         return data.get("start_from"), data.get("start_to")
+
+    def window(self, now: datetime) -> tuple[datetime | None, datetime | None]:
+        """The range of start times the filters select (None: open on that side)."""
+        return self._period(now)
+
+    def needs_calls(self) -> bool:
+        """True when a filter is set that the rollups cannot apply."""
+        data = self.cleaned_data
+        return any(data.get(k) not in (None, "", "auto") for k in data if k not in ROLLUP_FILTERS)
 
     def is_filtered(self) -> bool:
         data = self.cleaned_data
         return any(
             data.get(k) not in (None, "", "auto") for k in data if k not in ("before", "after")
         )
+
+
+def outcome_q(outcome: str) -> Q:
+    """Calls of one outcome (OUTCOMES), as the overview's rollups count them."""
+    known = [*Call.LIVE_STATES, "completed", "rejected", "error"]
+    return {
+        "answered": Q(state="completed", active_time__isnull=False),
+        "unanswered": Q(state="completed", active_time__isnull=True),
+        "rejected": Q(state="rejected"),
+        "failed": Q(state="error"),
+        "live": Q(state__in=Call.LIVE_STATES),
+        "other": ~Q(state__in=known),
+    }[outcome]
+
+
+def outcome_of(state: str, answered: bool) -> str:
+    """The outcome (OUTCOMES) of a call in `state`; the same split as outcome_q."""
+    if state == "completed":
+        return "answered" if answered else "unanswered"
+    if state in Call.LIVE_STATES:
+        return "live"
+    return {"rejected": "rejected", "error": "failed"}.get(state, "other")
+
+
+# The filters behind "More filters": the row above it holds the ones used most.
+MORE_FILTERS = (
+    "outcome",
+    "cause",
+    "start_from",
+    "start_to",
+    "min_duration",
+    "max_duration",
+    "recording",
+    "tag",
+    "bridge",
+    "conference",
+)
+# Never part of what a list is filtered by: page positions and the poll's version.
+NOT_FILTERS = ("before", "after", "v")
+
+
+def more_filters_open(params: QueryDict) -> bool:
+    """Open "More filters" when one of its fields is set (or a custom range is chosen,
+    whose dates are in there), so nothing that filters the list is out of sight."""
+    return params.get("period") == "custom" or any(params.get(name) for name in MORE_FILTERS)
+
+
+@dataclass(frozen=True)
+class ActiveFilter:
+    label: str  # the field's label, "State"
+    value: str  # what it is set to, as the form words it, "Live"
+    query: str  # the list's query string without this filter (nor a page position)
+
+
+def active_filters(form: CallFilterForm, params: QueryDict) -> list[ActiveFilter]:
+    """What a valid form filters the list by, each with the query string that drops it:
+    the "Filtered by" summary above the table. Only filters that apply are listed (dates
+    beside a preset period are ignored by the filter, so they are not shown either)."""
+    data = form.cleaned_data
+    found = []
+
+    def add(name: str, value, *also: str) -> None:
+        query = params.copy()
+        for dropped in (name, *also, *NOT_FILTERS):
+            query.pop(dropped, None)
+        found.append(ActiveFilter(str(form[name].label), str(value), query.urlencode()))
+
+    def choice(name: str) -> str:
+        label = str(dict(form.fields[name].choices).get(data[name], data[name]))
+        # "Live (ringing, active, transferring)" explains itself in the menu; a chip says "Live".
+        return label.split(" (")[0]
+
+    if data.get("q"):
+        add("q", data["q"], "match")  # the match mode means nothing without a number
+        if data.get("match") not in (None, "", "auto"):
+            add("match", choice("match"))
+    for name in ("direction", "state", "outcome"):
+        if data.get(name):
+            add(name, choice(name))
+    if data.get("period") and data["period"] != "custom":
+        add("period", choice("period"))
+    else:
+        for name in ("start_from", "start_to"):
+            if data.get(name):
+                add(name, timezone.localtime(data[name]).strftime("%Y-%m-%d %H:%M"))
+    if data.get("cause"):
+        add("cause", data["cause"])
+    for name in ("min_duration", "max_duration"):
+        if data.get(name) is not None:
+            add(name, data[name])
+    if data.get("recording"):
+        add("recording", choice("recording"))
+    for name in ("tag", "bridge", "conference"):
+        if data.get(name):
+            add(name, data[name])
+    return found
 
 
 class AuditFilterForm(forms.Form):

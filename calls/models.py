@@ -337,3 +337,49 @@ class CallbackEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.call_catapult_id}"
+
+
+class CallRollup(models.Model):
+    """Calls counted per quarter hour of their start (UTC), direction, state and cause.
+
+    Kept exact by database triggers on the calls table (calls/analytics/triggers.py), so
+    every writer (the sync's bulk upserts, callbacks, actions, retention) moves a call
+    between rows in the same transaction as its own write. Quarter hours because every
+    time zone in use today is offset from UTC by a multiple of 15 minutes: a viewer's
+    local hours and days are whole sets of these rows, DST days included.
+    """
+
+    bucket = models.DateTimeField()
+    direction = models.CharField(max_length=3)
+    state = models.CharField(max_length=16)
+    hangup_cause = models.CharField(max_length=64)
+    calls = models.BigIntegerField(default=0)
+    answered = models.BigIntegerField(default=0)  # calls with an answer time
+    timed = models.BigIntegerField(default=0)  # calls with a talk time (ended, answered)
+    talk_seconds = models.BigIntegerField(default=0)
+    chargeable_seconds = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # The triggers' upsert target; also serves the overview's range scans.
+            models.UniqueConstraint(
+                fields=["bucket", "direction", "state", "hangup_cause"], name="callrollup_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d %H:%M} {self.direction} {self.state} {self.calls}"
+
+
+class ConcurrencyPeak(models.Model):
+    """The most calls live at once during a closed quarter hour (UTC): a cache.
+
+    Computed on first use from the calls; the triggers delete the slots a changed call
+    covers, so a cached figure is never stale.
+    """
+
+    slot = models.DateTimeField(unique=True)
+    peak = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.slot:%Y-%m-%d %H:%M} {self.peak}"

@@ -1,6 +1,7 @@
 from django.urls import path, register_converter
 
 from calls import stream, views
+from calls.analytics import views as analytics_views
 from calls.converters import CatapultIdConverter
 
 register_converter(CatapultIdConverter, "cid")
@@ -8,6 +9,7 @@ register_converter(CatapultIdConverter, "cid")
 app_name = "calls"
 urlpatterns = [
     path("", views.call_list, name="list"),
+    path("overview/", analytics_views.overview, name="overview"),
     path("calls/export.csv", views.call_export, name="export"),
     path("calls/<cid:catapult_id>/", views.call_detail, name="detail"),
     path("calls/<cid:catapult_id>/recordings/", views.call_recordings, name="recordings"),

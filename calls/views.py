@@ -34,6 +34,7 @@ from calls import (
     sync,
     timeline,
 )
+from calls.analytics import number_chart as analytics
 from calls.catapult import CatapultClient, CatapultError
 from calls.catapult.budget import Priority, RateLimiter
 from calls.filters import KNOWN_CAUSES, AuditFilterForm, CallFilterForm
@@ -472,12 +473,14 @@ def number_detail(request: HtmxHttpRequest, number: str) -> HttpResponse:
     except pagination.BadCursor:
         page = pagination.keyset_page(calls, "start_time", size=PAGE_SIZE)
     stats = reports.number_statistics(sides)
+    history = analytics.number_chart(number, sides)
     live = list(calls.filter(state__in=Call.LIVE_STATES).order_by("-start_time")[:50])
     context = {
         **_page_context(request),
         "number": number,
         "page": page,
         "stats": stats,
+        "history": history,
         "live": live,
         "pending": actions.pending_entries(page.rows + live),
         "base_query": "",

@@ -1,0 +1,92 @@
+"""Peak concurrent calls per quarter hour: exact, computed once per closed quarter hour.
+
+A peak does not add up the way counts do (the peak of an hour is not the sum of anything),
+so it is computed from the calls themselves: a sweep over the start and end of every call
+live during the span. A closed quarter hour's peak is cached in ConcurrencyPeak; the
+rollup triggers delete the cached slots a changed call covers, so a figure read from the
+cache is the figure a sweep would give now. The quarter hour in progress is always swept.
+
+A call is live from its start time to its end time (to now while its state is live); a
+final call without an end time was never live. Calls are looked for up to LOOKBACK
+before a span, plus every call still live however old (a stuck call counts all along).
+"""
+
+from __future__ import annotations
+
+import heapq
+from datetime import datetime, timedelta
+
+from django.db.models import Q
+
+from calls.analytics.rollups import QUARTER, ceil_quarter, floor_quarter
+from calls.models import Call, ConcurrencyPeak
+
+LOOKBACK = timedelta(hours=24)
+
+
+def peaks(start: datetime, end: datetime, now: datetime) -> dict[datetime, int]:
+    """The peak of every quarter hour that meets [start, end), keyed by its start (UTC)."""
+    first, stop = floor_quarter(start), ceil_quarter(min(end, now))
+    slots = []
+    slot = first
+    while slot < stop:
+        slots.append(slot)
+        slot += QUARTER
+    if not slots:
+        return {}
+    closed_before = floor_quarter(now)
+    found = dict(
+        ConcurrencyPeak.objects.filter(slot__gte=first, slot__lt=stop).values_list("slot", "peak")
+    )
+    missing = [s for s in slots if s not in found]
+    if missing:
+        swept = sweep(missing[0], missing[-1] + QUARTER, now)
+        ConcurrencyPeak.objects.bulk_create(
+            [
+                ConcurrencyPeak(slot=s, peak=swept[s])
+                for s in missing
+                if s + QUARTER <= closed_before
+            ],
+            ignore_conflicts=True,  # another viewer cached the same slots meanwhile
+        )
+        found.update({s: swept[s] for s in missing})
+    return found
+
+
+def sweep(start: datetime, end: datetime, now: datetime) -> dict[datetime, int]:
+    """Peak concurrency of each quarter hour in [start, end) (quarter-hour aligned)."""
+    live = Q(state__in=Call.LIVE_STATES)
+    overlapping = Call.objects.filter(
+        Q(start_time__gte=start - LOOKBACK, start_time__lt=end)
+        & (Q(end_time__gt=start) | (Q(end_time__isnull=True) & live))
+    ) | Call.objects.filter(live, start_time__lt=start - LOOKBACK)
+    intervals = []
+    for begin, finish, state in overlapping.values_list("start_time", "end_time", "state"):
+        if finish is None:
+            finish = now if state in Call.LIVE_STATES else begin
+        if finish > begin:
+            intervals.append((begin, finish))
+    intervals.sort()
+    result = {}
+    ends: list[datetime] = []  # end times of the calls live at the sweep's position
+    index = 0
+    slot = start
+    while slot < end:
+        slot_end = slot + QUARTER
+        # Calls that started before the slot: those still live at its start count.
+        while index < len(intervals) and intervals[index][0] < slot:
+            heapq.heappush(ends, intervals[index][1])
+            index += 1
+        while ends and ends[0] <= slot:
+            heapq.heappop(ends)
+        best = len(ends)
+        while index < len(intervals) and intervals[index][0] < slot_end:
+            begin, finish = intervals[index]
+            heapq.heappush(ends, finish)
+            index += 1
+            while ends and ends[0] <= begin:  # ended before this one began
+                heapq.heappop(ends)
+            best = max(best, len(ends))
+        result[slot] = best
+        slot = slot_end
+    return result

@@ -1,0 +1,345 @@
+"""The overview's figures: plain functions from filters and a range to numbers.
+
+Everything is counted in quarter hours (UTC) and then grouped into the viewer's local
+hours, days and hours of the week, so a time zone's DST change moves nothing between
+groups that should not move.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+from django.db.models import Count, Q, QuerySet
+
+from calls.analytics import concurrency, rollups
+from calls.analytics.rollups import QUARTER, Row
+from calls.filters import OUTCOMES, CallFilterForm, outcome_of
+from calls.models import Call
+
+# A range up to this long is charted per hour; longer ones per day.
+HOURLY_UP_TO = timedelta(hours=48)
+DEFAULT_PERIOD = "7d"
+# Top callers and callees are counted over at most this many calls of the range (the
+# newest): an account's whole month is millions of rows to group for a top ten.
+TOP_WINDOW = 50_000
+TOP_SHOWN = 10
+
+
+@dataclass
+class Totals:
+    calls: int = 0
+    answered: int = 0
+    timed: int = 0
+    talk: int = 0
+    charge: int = 0
+    failed: int = 0
+    rejected: int = 0
+    by_outcome: Counter = field(default_factory=Counter)
+    by_cause: Counter = field(default_factory=Counter)
+    by_direction: Counter = field(default_factory=Counter)
+
+    def add(self, row: Row) -> None:
+        self.calls += row.calls
+        self.answered += row.answered
+        self.timed += row.timed
+        self.talk += row.talk
+        self.charge += row.charge
+        if row.state == "error":
+            self.failed += row.calls
+        elif row.state == "rejected":
+            self.rejected += row.calls
+        for outcome, n in split_outcomes(row):
+            self.by_outcome[outcome] += n
+        if row.cause:
+            self.by_cause[row.cause] += row.calls
+        self.by_direction[row.direction or "unknown"] += row.calls
+
+    @property
+    def asr(self) -> float | None:
+        """Answer-seizure ratio: answered / attempted, in percent."""
+        return 100 * self.answered / self.calls if self.calls else None
+
+    @property
+    def acd(self) -> float | None:
+        """Average call duration: talk time per answered call that has ended, seconds."""
+        return self.talk / self.timed if self.timed else None
+
+    @property
+    def failed_share(self) -> float | None:
+        return 100 * self.failed / self.calls if self.calls else None
+
+    @property
+    def rejected_share(self) -> float | None:
+        return 100 * self.rejected / self.calls if self.calls else None
+
+    @property
+    def talk_minutes(self) -> float:
+        return self.talk / 60
+
+    @property
+    def chargeable_minutes(self) -> float:
+        return self.charge / 60
+
+
+def split_outcomes(row: Row) -> list[tuple[str, int]]:
+    """A row's calls by outcome: only completed calls split, by whether they were answered."""
+    if row.state == "completed":
+        return [("answered", row.answered), ("unanswered", row.calls - row.answered)]
+    return [(outcome_of(row.state, False), row.calls)]
+
+
+def totals(rows: list[Row]) -> Totals:
+    result = Totals()
+    for row in rows:
+        result.add(row)
+    return result
+
+
+@dataclass(frozen=True)
+class Interval:
+    start: datetime  # UTC
+    end: datetime
+    label: str
+
+
+@dataclass
+class Selection:
+    """What the overview shows: the calls list's filters, over a bounded range."""
+
+    form: CallFilterForm
+    start: datetime
+    end: datetime
+    zone: tzinfo
+    now: datetime
+
+    @property
+    def calls(self) -> QuerySet:
+        return self.form.filter(Call.objects.all(), now=self.now)
+
+    def rows(self, start: datetime | None = None, end: datetime | None = None) -> list[Row]:
+        """Quarter-hour rows of the selected calls, or of the same filters over another
+        range (the comparisons)."""
+        start, end = start or self.start, end or self.end
+        qs = self.calls
+        if (start, end) != (self.start, self.end):
+            qs = self.form_without_range().filter(Call.objects.all(), now=self.now)
+        qs = qs.filter(start_time__gte=start, start_time__lt=end)
+        return rollups.rows(
+            qs,
+            start,
+            end,
+            direction=self.form.cleaned_data.get("direction") or "",
+            exact_sql=self.form.needs_calls(),
+        )
+
+    def form_without_range(self) -> CallFilterForm:
+        data = {
+            k: v for k, v in self.form.data.items() if k not in ("period", "start_from", "start_to")
+        }
+        form = CallFilterForm(data)
+        form.is_valid()
+        return form
+
+    @property
+    def hourly(self) -> bool:
+        return self.end - self.start <= HOURLY_UP_TO
+
+
+def select(form: CallFilterForm, now: datetime, zone: tzinfo) -> Selection:
+    """The range the filters give, bounded: no period means the default one, an open
+    start means the oldest call, an open end means now."""
+    if not form.cleaned_data.get("period") and not (
+        form.cleaned_data.get("start_from") or form.cleaned_data.get("start_to")
+    ):
+        form.cleaned_data["period"] = DEFAULT_PERIOD
+    start, end = form.window(now)
+    end = min(end or now, now) if end else now
+    if start is None:
+        start = rollups.earliest() or end
+    return Selection(form=form, start=start, end=max(end, start), zone=zone, now=now)
+
+
+# --- grouping into the viewer's intervals --------------------------------------------------
+
+
+def intervals(selection: Selection) -> list[Interval]:
+    """The chart's bars: local hours (DST's repeated hour is two bars) or local days.
+
+    Bounds are kept in UTC: two aware times of one zone compare by their wall clock, which
+    would make the two 01:00s of a night the clocks go back one bar.
+    """
+    zone = selection.zone
+    starts: list[tuple[datetime, str]] = []
+    if selection.hourly:
+        # Walk quarter hours; a new bar starts where the local time is on the hour.
+        moment = rollups.floor_quarter(selection.start)
+        while moment < selection.end:
+            local = moment.astimezone(zone)
+            top = moment - timedelta(minutes=local.minute)
+            if not starts or starts[-1][0] != top:
+                label = top.astimezone(zone).strftime("%a %H:%M")
+                if starts and starts[-1][1] == label:
+                    label += f" ({top.astimezone(zone):%Z})"  # the repeated hour
+                starts.append((top, label))
+            moment += QUARTER
+        step = timedelta(hours=1)
+    else:
+        day = selection.start.astimezone(zone).date()
+        last = selection.end.astimezone(zone).date()
+        while day <= last:
+            starts.append((local_midnight(day, zone), f"{day:%a %d %b}"))
+            day += timedelta(days=1)
+        step = timedelta(days=1)
+    if not starts:
+        return []
+    ends = [start for start, _ in starts[1:]]
+    last_start = starts[-1][0]
+    if selection.hourly:
+        ends.append(last_start + step)
+    else:
+        ends.append(local_midnight(last_start.astimezone(zone).date() + step, zone))
+    return [Interval(start, end, label) for (start, label), end in zip(starts, ends, strict=True)]
+
+
+def local_midnight(day: date, zone: tzinfo) -> datetime:
+    """The instant (UTC) the day starts in the zone (zoneinfo gives the offset in force)."""
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+
+
+def by_interval(rows: list[Row], bars: list[Interval]) -> list[Counter]:
+    """Calls per bar and outcome."""
+    starts = [bar.start for bar in bars]
+    counts = [Counter() for _ in bars]
+    for row in rows:
+        index = _bar_of(starts, row.bucket)
+        if index is not None:
+            for outcome, n in split_outcomes(row):
+                counts[index][outcome] += n
+    return counts
+
+
+def _bar_of(starts: list[datetime], moment: datetime) -> int | None:
+    # Bars are contiguous and sorted: a binary search for the last start <= moment.
+    lo, hi = 0, len(starts)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if starts[mid] <= moment:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo - 1 if lo else None
+
+
+def peak_per_interval(selection: Selection, bars: list[Interval]) -> list[int]:
+    """The most calls live at once during each bar (all calls: a peak is the account's,
+    whatever the filters)."""
+    slots = concurrency.peaks(selection.start, selection.end, selection.now)
+    starts = [bar.start for bar in bars]
+    result = [0] * len(bars)
+    for slot, peak in slots.items():
+        index = _bar_of(starts, slot)
+        if index is not None:
+            result[index] = max(result[index], peak)
+    return result
+
+
+def heatmap(rows: list[Row], zone: tzinfo) -> list[list[int]]:
+    """Calls per local weekday (Monday first) and hour."""
+    grid = [[0] * 24 for _ in range(7)]
+    local_of: dict[datetime, datetime] = {}
+    for row in rows:
+        local = local_of.get(row.bucket)
+        if local is None:
+            local = local_of[row.bucket] = row.bucket.astimezone(zone)
+        grid[local.weekday()][local.hour] += row.calls
+    return grid
+
+
+# --- panels that need the calls themselves -------------------------------------------------
+
+
+def live_now() -> dict:
+    """Active and ringing calls now, and the one live longest (the live-states index)."""
+    live = Call.objects.filter(state__in=Call.LIVE_STATES)
+    counts = dict(live.order_by().values_list("state").annotate(n=Count("id")))
+    longest = (
+        live.filter(state="active", active_time__isnull=False)
+        .order_by("active_time")
+        .only("catapult_id", "from_number", "to_number", "start_time", "active_time", "state")
+        .first()
+    )
+    return {
+        "active": counts.get("active", 0) + counts.get("transferring", 0),
+        "ringing": counts.get("started", 0),
+        "longest": longest,
+    }
+
+
+def top_parties(selection: Selection) -> dict:
+    """The numbers with the most calls in the selection, each side over the newest
+    TOP_WINDOW calls of the range."""
+    newest = selection.calls.filter(
+        start_time__gte=selection.start, start_time__lt=selection.end
+    ).order_by("-start_time")
+    window = list(newest.values_list("from_number", "to_number")[: TOP_WINDOW + 1])
+    capped = len(window) > TOP_WINDOW
+    window = window[:TOP_WINDOW]
+    callers = Counter(f for f, _ in window if f).most_common(TOP_SHOWN)
+    callees = Counter(t for _, t in window if t).most_common(TOP_SHOWN)
+    return {"callers": callers, "callees": callees, "capped": capped, "window": TOP_WINDOW}
+
+
+def comparisons(selection: Selection) -> list[tuple[str, Totals]]:
+    """Today so far against yesterday and the same day last week, up to the same time
+    of day (the viewer's days, so 'today' starts at the viewer's midnight)."""
+    zone, now = selection.zone, selection.now
+    today = now.astimezone(zone).date()
+    elapsed = now - local_midnight(today, zone)
+    result = []
+    for label, days in (("Today", 0), ("Yesterday", 1), ("Same day last week", 7)):
+        start = local_midnight(today - timedelta(days=days), zone)
+        result.append((label, totals(selection.rows(start, min(start + elapsed, now)))))
+    return result
+
+
+def outcome_labels() -> dict[str, str]:
+    return dict(OUTCOMES)
+
+
+def per_day(rows: list[Row], zone: tzinfo) -> list[tuple[date, Counter]]:
+    """Calls per local day and outcome (the number page's history), oldest first."""
+    days: dict[date, Counter] = defaultdict(Counter)
+    for row in rows:
+        day = row.bucket.astimezone(zone).date()
+        for outcome, n in split_outcomes(row):
+            days[day][outcome] += n
+    return sorted(days.items())
+
+
+NUMBER_WINDOW = 20_000  # per side: an account's own number is on most of its calls
+
+
+def number_history(sides: list, zone: tzinfo) -> dict:
+    """Calls per local day and outcome of one number (either side), over its newest
+    NUMBER_WINDOW calls per side: its whole history unless it has more."""
+    capped = False
+    selected = Q(pk__in=[])
+    for side in sides:
+        # The start time of the side's NUMBER_WINDOW-th newest call (its digits index).
+        cutoff = (
+            Call.objects.filter(side)
+            .order_by("-start_time")
+            .values_list("start_time", flat=True)[NUMBER_WINDOW - 1 : NUMBER_WINDOW + 1]
+        )
+        cutoff = list(cutoff)
+        if len(cutoff) > 1:
+            capped = True
+            selected |= side & Q(start_time__gte=cutoff[0])
+        else:
+            selected |= side
+    rows = rollups.from_calls(Call.objects.filter(selected))
+    days = per_day(rows, zone)
+    outcomes = totals(rows).by_outcome
+    return {"days": days, "outcomes": outcomes, "capped": capped, "window": NUMBER_WINDOW}

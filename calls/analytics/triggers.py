@@ -1,0 +1,233 @@
+"""Database triggers that keep CallRollup exact and ConcurrencyPeak fresh.
+
+Triggers, not Python hooks: the sync writes calls with set-based SQL (COPY + INSERT ...
+ON CONFLICT, UPDATE ... FROM, executemany), callbacks and actions with the ORM, retention
+with a DELETE. A trigger sees every one of them, old and new values included, inside the
+writer's own transaction, so a rollup can never drift from the calls it counts.
+
+- PostgreSQL: one statement-level trigger per operation with transition tables: a batch
+  of 500 calls costs one grouped upsert into the rollups, not 500.
+- SQLite (the demo database): row-level triggers, each a pair of small statements.
+
+A call counts in the quarter hour of its start time. Moving between rows (a state that
+changes, a call that ends hours later, a corrected start) subtracts the old values and
+adds the new ones. Rows that fall to zero stay (harmless, and re-used).
+"""
+
+LIVE = "('started', 'active', 'transferring')"
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+_PG_BUCKET = "date_bin('15 minutes', {t}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+
+
+def _pg_delta(table: str, sign: int) -> str:
+    b = _PG_BUCKET.format(t="start_time")
+    return (
+        f"SELECT {b} AS bucket, direction, state, hangup_cause, {sign} AS calls, "
+        f"{sign} * (active_time IS NOT NULL)::int AS answered, "
+        f"{sign} * (duration IS NOT NULL)::int AS timed, "
+        f"{sign} * COALESCE(duration, 0)::bigint AS talk, "
+        f"{sign} * COALESCE(chargeable_duration, 0)::bigint AS charge FROM {table}"
+    )
+
+
+def _pg_interval(table: str) -> str:
+    """The quarter hours a call is live in: from its start to its end (to any time while
+    it is live). A final call without an end time covers its start's slot only."""
+    lo = _PG_BUCKET.format(t="start_time")
+    hi = _PG_BUCKET.format(t="COALESCE(end_time, start_time)")
+    return (
+        f"SELECT {lo} AS lo, CASE WHEN state IN {LIVE} THEN 'infinity'::timestamptz "
+        f"ELSE {hi} END AS hi FROM {table}"
+    )
+
+
+_PG_APPLY = """
+INSERT INTO calls_callrollup
+    (bucket, direction, state, hangup_cause, calls, answered, timed, talk_seconds,
+     chargeable_seconds)
+SELECT bucket, direction, state, hangup_cause, SUM(calls), SUM(answered), SUM(timed),
+       SUM(talk), SUM(charge)
+FROM ({deltas}) AS d
+GROUP BY bucket, direction, state, hangup_cause
+HAVING SUM(calls) <> 0 OR SUM(answered) <> 0 OR SUM(timed) <> 0 OR SUM(talk) <> 0
+    OR SUM(charge) <> 0
+-- One order for every writer: two transactions upserting the same rows cannot deadlock.
+ORDER BY bucket, direction, state, hangup_cause
+ON CONFLICT (bucket, direction, state, hangup_cause) DO UPDATE SET
+    calls = calls_callrollup.calls + EXCLUDED.calls,
+    answered = calls_callrollup.answered + EXCLUDED.answered,
+    timed = calls_callrollup.timed + EXCLUDED.timed,
+    talk_seconds = calls_callrollup.talk_seconds + EXCLUDED.talk_seconds,
+    chargeable_seconds = calls_callrollup.chargeable_seconds + EXCLUDED.chargeable_seconds;
+-- One range per batch (a page of calls spans minutes to hours): slightly more than
+-- needed is dropped, and one index range scan does it.
+DELETE FROM calls_concurrencypeak
+WHERE slot BETWEEN (SELECT MIN(lo) FROM ({intervals}) AS i)
+               AND (SELECT MAX(hi) FROM ({intervals}) AS i);
+"""
+
+# Only the rows whose interval changed invalidate cached peaks: the sync rewrites live
+# calls every cycle (their synced_at), which must not throw the cache away each time.
+_PG_MOVED = (
+    "SELECT o.* FROM old_rows o JOIN new_rows n ON n.id = o.id "
+    "WHERE (o.start_time, o.end_time, o.state) IS DISTINCT FROM "
+    "(n.start_time, n.end_time, n.state)"
+)
+_PG_MOVED_NEW = _PG_MOVED.replace("SELECT o.*", "SELECT n.*")
+
+_PG_FUNCTIONS = {
+    "insert": _PG_APPLY.format(deltas=_pg_delta("new_rows", 1), intervals=_pg_interval("new_rows")),
+    "update": _PG_APPLY.format(
+        deltas=f"{_pg_delta('new_rows', 1)} UNION ALL {_pg_delta('old_rows', -1)}",
+        intervals=(
+            f"{_pg_interval(f'({_PG_MOVED}) AS mo')} UNION ALL "
+            f"{_pg_interval(f'({_PG_MOVED_NEW}) AS mn')}"
+        ),
+    ),
+    "delete": _PG_APPLY.format(
+        deltas=_pg_delta("old_rows", -1), intervals=_pg_interval("old_rows")
+    ),
+}
+_PG_REFERENCING = {
+    "insert": "NEW TABLE AS new_rows",
+    "update": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    "delete": "OLD TABLE AS old_rows",
+}
+
+
+def _postgresql_install() -> list[str]:
+    statements = []
+    for op, body in _PG_FUNCTIONS.items():
+        statements.append(
+            f"CREATE OR REPLACE FUNCTION calls_rollup_{op}() RETURNS trigger "
+            f"LANGUAGE plpgsql AS $$ BEGIN {body} RETURN NULL; END $$"
+        )
+        statements.append(f"DROP TRIGGER IF EXISTS calls_rollup_{op} ON calls_call")
+        statements.append(
+            f"CREATE TRIGGER calls_rollup_{op} AFTER {op.upper()} ON calls_call "
+            f"REFERENCING {_PG_REFERENCING[op]} FOR EACH STATEMENT "
+            f"EXECUTE FUNCTION calls_rollup_{op}()"
+        )
+    return statements
+
+
+def _postgresql_remove() -> list[str]:
+    statements = []
+    for op in _PG_FUNCTIONS:
+        statements.append(f"DROP TRIGGER IF EXISTS calls_rollup_{op} ON calls_call")
+        statements.append(f"DROP FUNCTION IF EXISTS calls_rollup_{op}()")
+    return statements
+
+
+# --- SQLite -------------------------------------------------------------------------------
+
+
+def _sqlite_bucket(t: str) -> str:
+    # Django stores times as 'YYYY-MM-DD HH:MM:SS[.ffffff]' in UTC: cut to the hour and
+    # round the minutes down to a quarter. Same text form as a DateTimeField's.
+    minute = f"(CAST(substr({t}, 15, 2) AS INTEGER) / 15) * 15"
+    return f"(substr({t}, 1, 14) || printf('%02d', {minute}) || ':00')"
+
+
+def _sqlite_add(row: str, sign: int) -> str:
+    b = _sqlite_bucket(f"{row}.start_time")
+    key = (
+        f"bucket = {b} AND direction = {row}.direction AND state = {row}.state "
+        f"AND hangup_cause = {row}.hangup_cause"
+    )
+    # Not INSERT OR IGNORE: inside a trigger the outer statement's conflict policy
+    # overrides the trigger's own, and the sync's upserts would abort on it.
+    return (
+        "INSERT INTO calls_callrollup (bucket, direction, state, hangup_cause, "
+        "calls, answered, timed, talk_seconds, chargeable_seconds) "
+        f"SELECT {b}, {row}.direction, {row}.state, {row}.hangup_cause, 0, 0, 0, 0, 0 "
+        f"WHERE NOT EXISTS (SELECT 1 FROM calls_callrollup WHERE {key}); "
+        f"UPDATE calls_callrollup SET calls = calls + {sign}, "
+        f"answered = answered + {sign} * ({row}.active_time IS NOT NULL), "
+        f"timed = timed + {sign} * ({row}.duration IS NOT NULL), "
+        f"talk_seconds = talk_seconds + {sign} * COALESCE({row}.duration, 0), "
+        f"chargeable_seconds = chargeable_seconds"
+        f" + {sign} * COALESCE({row}.chargeable_duration, 0) "
+        f"WHERE {key};"
+    )
+
+
+def _sqlite_invalidate(row: str) -> str:
+    lo = _sqlite_bucket(f"{row}.start_time")
+    hi = _sqlite_bucket(f"COALESCE({row}.end_time, {row}.start_time)")
+    return (
+        f"DELETE FROM calls_concurrencypeak WHERE slot >= {lo} "
+        f"AND ({row}.state IN {LIVE} OR slot <= {hi});"
+    )
+
+
+_ROLLED = (
+    "direction",
+    "state",
+    "hangup_cause",
+    "start_time",
+    "active_time",
+    "end_time",
+    "duration",
+    "chargeable_duration",
+)
+
+
+def _sqlite_install() -> list[str]:
+    changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _ROLLED)
+    moved = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in ("start_time", "end_time", "state"))
+    return [
+        *_sqlite_remove(),
+        "CREATE TRIGGER calls_rollup_insert AFTER INSERT ON calls_call BEGIN "
+        f"{_sqlite_add('NEW', 1)} {_sqlite_invalidate('NEW')} END",
+        f"CREATE TRIGGER calls_rollup_update AFTER UPDATE OF {', '.join(_ROLLED)} "
+        f"ON calls_call WHEN {changed} BEGIN "
+        f"{_sqlite_add('OLD', -1)} {_sqlite_add('NEW', 1)} END",
+        "CREATE TRIGGER calls_rollup_moved AFTER UPDATE OF start_time, end_time, state "
+        f"ON calls_call WHEN {moved} BEGIN "
+        f"{_sqlite_invalidate('OLD')} {_sqlite_invalidate('NEW')} END",
+        "CREATE TRIGGER calls_rollup_delete AFTER DELETE ON calls_call BEGIN "
+        f"{_sqlite_add('OLD', -1)} {_sqlite_invalidate('OLD')} END",
+    ]
+
+
+def _sqlite_remove() -> list[str]:
+    return [
+        f"DROP TRIGGER IF EXISTS calls_rollup_{name}"
+        for name in ("insert", "update", "moved", "delete")
+    ]
+
+
+def install(connection) -> None:
+    statements = _postgresql_install() if connection.vendor == "postgresql" else _sqlite_install()
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql)
+
+
+def remove(connection) -> None:
+    statements = _postgresql_remove() if connection.vendor == "postgresql" else _sqlite_remove()
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql)
+
+
+def rebuild(connection) -> None:
+    """Recount every rollup from the calls and empty the peak cache (the rebuild command,
+    and the migration that adds the rollups to a database that already holds calls)."""
+    if connection.vendor == "postgresql":
+        bucket = _PG_BUCKET.format(t="start_time")
+    else:
+        bucket = _sqlite_bucket("start_time")
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM calls_concurrencypeak")
+        cursor.execute("DELETE FROM calls_callrollup")
+        cursor.execute(
+            "INSERT INTO calls_callrollup (bucket, direction, state, hangup_cause, calls, "
+            "answered, timed, talk_seconds, chargeable_seconds) "
+            f"SELECT {bucket}, direction, state, hangup_cause, COUNT(*), COUNT(active_time), "
+            "COUNT(duration), COALESCE(SUM(duration), 0), COALESCE(SUM(chargeable_duration), 0) "
+            f"FROM calls_call GROUP BY {bucket}, direction, state, hangup_cause"
+        )

@@ -1,0 +1,164 @@
+"""The Overview page: the account at a glance, for the calls list's own filters."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from calls.analytics import charts
+from calls.analytics import overview as figures
+from calls.filters import CallFilterForm
+from calls.views import HtmxHttpRequest, _csv_safe, _page_context
+
+# Parameters that say where a slice is: a drill-down link sets its own.
+_RANGE = ("period", "start_from", "start_to", "before", "after", "v", "csv")
+
+
+class _Links:
+    """Links to slices of the calls list: the overview's filters plus a range and more."""
+
+    def __init__(self, request, selection: figures.Selection):
+        self.base = {k: v for k, v in request.GET.items() if k not in _RANGE and v}
+        self.selection = selection
+        self.list_url = reverse("calls:list")
+
+    def slice(self, start: datetime | None = None, end: datetime | None = None, **extra) -> str:
+        start = max(start or self.selection.start, self.selection.start)
+        end = min(end or self.selection.end, self.selection.end)
+        query = {
+            **self.base,
+            "period": "custom",
+            # With its offset: the repeated hour of a DST change is two different links.
+            "start_from": start.astimezone(self.selection.zone).isoformat(timespec="seconds"),
+            "start_to": end.astimezone(self.selection.zone).isoformat(timespec="seconds"),
+            **{k: v for k, v in extra.items() if v is not None},
+        }
+        return f"{self.list_url}?{urlencode(query)}"
+
+    def number(self, number: str) -> str:
+        return reverse("calls:number", args=[number])
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def overview(request: HtmxHttpRequest) -> HttpResponse:
+    form = CallFilterForm(request.GET)
+    context = {**_page_context(request), "form": form}
+    if not form.is_valid():
+        template = "calls/overview.html#panels" if request.htmx else "calls/overview.html"
+        return render(request, template, {**context, "panels": None}, status=400)
+    now = timezone.now()
+    selection = figures.select(form, now, timezone.get_current_timezone())
+    panels = build(request, selection)
+    chart = request.GET.get("csv")
+    if chart:
+        return _csv(panels, chart)
+    context["panels"] = panels
+    template = "calls/overview.html#panels" if request.htmx else "calls/overview.html"
+    return render(request, template, context)
+
+
+def build(request, selection: figures.Selection) -> dict:
+    """Every panel's figures, shapes and links."""
+    links = _Links(request, selection)
+    rows = selection.rows()
+    range_totals = figures.totals(rows)
+    bars = figures.intervals(selection)
+    per_bar = figures.by_interval(rows, bars)
+    series = [(key, label) for key, label in figures.OUTCOMES]
+    labels = [bar.label for bar in bars]
+    volume = charts.stacked(
+        labels,
+        per_bar,
+        series,
+        lambda i, key: links.slice(bars[i].start, bars[i].end, outcome=key),
+    )
+    peaks = figures.peak_per_interval(selection, bars)
+    peak_chart = charts.stacked(
+        labels,
+        [{"peak": p} for p in peaks],
+        [("peak", "calls at once")],
+        lambda i, key: links.slice(bars[i].start, bars[i].end),
+    )
+    grid = figures.heatmap(rows, selection.zone)
+    heat = charts.heat(grid, lambda day, hour: links.slice(weekday=day + 1, hour=hour))
+    causes = charts.horizontal(
+        [(cause, n, links.slice(cause=cause)) for cause, n in range_totals.by_cause.most_common(10)]
+    )
+    directions = charts.horizontal(
+        [
+            (label, range_totals.by_direction.get(key, 0), links.slice(direction=key))
+            for key, label in (("in", "Inbound"), ("out", "Outbound"))
+        ]
+    )
+    top = figures.top_parties(selection)
+    return {
+        "selection": selection,
+        "totals": range_totals,
+        "live": figures.live_now(),
+        "comparisons": figures.comparisons(selection),
+        "volume": volume,
+        "volume_table": list(zip(bars, per_bar, strict=True)),
+        "series": series,
+        "peaks": peak_chart,
+        "peak_table": list(zip(bars, peaks, strict=True)),
+        "peak_max": max(peaks, default=0),
+        "heat": heat,
+        "hours": range(24),
+        "heat_rows": [(charts.DAYS[d], grid[d]) for d in range(7)],
+        "causes": causes,
+        "directions": directions,
+        "top": top,
+        "links": links,
+        "list_url": links.slice(),
+        "per": "hour" if selection.hourly else "day",
+        "csv_query": urlencode({**dict(request.GET.items()), "csv": ""})[:-1],
+    }
+
+
+def _csv(panels: dict, chart: str) -> HttpResponse:
+    """One chart's numbers as CSV, times in the viewer's zone."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    series = panels["series"]
+    if chart == "volume":
+        writer.writerow(["start", "end", *[key for key, _ in series]])
+        for bar, counts in panels["volume_table"]:
+            row = [bar.start.isoformat(), bar.end.isoformat()]
+            writer.writerow(row + [counts.get(key, 0) for key, _ in series])
+    elif chart == "peaks":
+        writer.writerow(["start", "end", "peak_concurrent_calls"])
+        for bar, peak in panels["peak_table"]:
+            writer.writerow([bar.start.isoformat(), bar.end.isoformat(), peak])
+    elif chart == "heatmap":
+        writer.writerow(["weekday", *[f"{h:02d}" for h in range(24)]])
+        for day, values in panels["heat_rows"]:
+            writer.writerow([day, *values])
+    elif chart == "causes":
+        writer.writerow(["hangup_cause", "calls"])
+        for bar in panels["causes"]:
+            writer.writerow([_csv_safe(bar.label), bar.value])
+    elif chart == "directions":
+        writer.writerow(["direction", "calls"])
+        for bar in panels["directions"]:
+            writer.writerow([bar.label, bar.value])
+    else:
+        return HttpResponse(
+            "Unknown chart: volume, peaks, heatmap, causes or directions.",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="overview-{chart}.csv"'
+    return response

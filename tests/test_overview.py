@@ -1,0 +1,227 @@
+"""The Overview: its numbers are the calls list's numbers, in the viewer's days and hours."""
+
+import csv
+import io
+import re
+import zoneinfo
+from datetime import UTC, datetime, timedelta
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from calls.analytics import overview as figures
+from calls.filters import CallFilterForm
+from calls.models import Call
+from calls.sync import payloads, writes
+
+pytestmark = pytest.mark.django_db
+
+
+def _call(n, start, *, state="completed", direction="in", answered=True, talk=60, tag="", frm=None):
+    payload = {
+        "id": f"c-ov{n}",
+        "direction": direction,
+        "from": frm or f"+1919555{n % 7:04d}",
+        "to": "+19195550100" if direction == "in" else f"+1415555{n % 5:04d}",
+        "state": state,
+        "startTime": start.isoformat(),
+        "tag": tag,
+    }
+    if answered:
+        payload["activeTime"] = (start + timedelta(seconds=5)).isoformat()
+    if state not in Call.LIVE_STATES:
+        payload["endTime"] = (start + timedelta(seconds=5 + talk)).isoformat()
+        payload["chargeableDuration"] = 60
+    return payloads.call_fields(payload)
+
+
+@pytest.fixture
+def traffic():
+    """Calls over the last three days, every kind of outcome."""
+    now = timezone.now()
+    rows = []
+    for n in range(240):
+        start = now - timedelta(minutes=17 * n + 3)
+        state = ["completed", "completed", "rejected", "error", "completed"][n % 5]
+        rows.append(
+            _call(
+                n,
+                start,
+                state=state,
+                direction="in" if n % 3 else "out",
+                answered=state == "completed" and n % 4 != 0,
+                tag="vip" if n % 6 == 0 else "",
+            )
+        )
+    rows.append(_call(999, now - timedelta(minutes=30), state="active"))
+    writes.upsert_calls(rows)
+    # Causes come from the events read: a few calls have one.
+    Call.objects.filter(state="rejected").update(hangup_cause="CALL_REJECTED")
+    Call.objects.filter(state="error").update(hangup_cause="NORMAL_TEMPORARY_FAILURE")
+    return now
+
+
+def _list_count(query: dict) -> int:
+    form = CallFilterForm(query)
+    assert form.is_valid(), form.errors
+    return form.filter(Call.objects.all()).count()
+
+
+FILTERS = [
+    {"period": "24h"},
+    {"period": "7d", "direction": "out"},
+    {"period": "today"},
+    {"period": "24h", "q": "5550003"},
+    {"period": "7d", "tag": "vip"},
+    {"period": "hour"},
+]
+
+
+@pytest.mark.parametrize("query", FILTERS)
+def test_overview_counts_the_calls_the_list_shows(client, viewer, traffic, query):
+    client.force_login(viewer)
+    response = client.get(reverse("calls:overview"), query)
+    assert response.status_code == 200
+    panels = response.context["panels"]
+    expected = _list_count(query)
+    assert panels["totals"].calls == expected
+    assert sum(sum(c.values()) for _, c in panels["volume_table"]) == expected
+    # The link to the list carries an explicit range: the list shows the same calls.
+    link = parse_qs(urlsplit(unescape(panels["list_url"])).query)
+    assert _list_count({k: v[-1] for k, v in link.items()}) == expected
+
+
+def test_every_bar_drills_into_exactly_its_calls(client, viewer, traffic):
+    client.force_login(viewer)
+    response = client.get(reverse("calls:overview"), {"period": "7d", "direction": "in"})
+    page = response.content.decode()
+    outcome_bar = r'<a href="([^"]+)"><rect class="s-(?!peak)(\w+)"[^>]*><title>[^<]*: (\d+) '
+    hrefs = re.findall(outcome_bar, page)
+    assert len(hrefs) > 10
+    for href, _outcome, n in hrefs[:40]:
+        query = parse_qs(urlsplit(unescape(href)).query)
+        assert _list_count({k: v[-1] for k, v in query.items()}) == int(n)
+
+
+def test_heatmap_cells_drill_into_their_weekday_and_hour(client, viewer, traffic):
+    client.force_login(viewer)
+    response = client.get(reverse("calls:overview"), {"period": "7d"})
+    cells = [cell for cell in response.context["panels"]["heat"].cells if cell.value]
+    assert cells
+    for cell in cells[:10]:
+        query = parse_qs(urlsplit(unescape(cell.href)).query)
+        assert _list_count({k: v[-1] for k, v in query.items()}) == cell.value
+
+
+def test_live_panel_and_comparisons(client, viewer, traffic):
+    client.force_login(viewer)
+    panels = client.get(reverse("calls:overview")).context["panels"]
+    assert panels["live"]["active"] == 1
+    assert panels["live"]["longest"].catapult_id == "c-ov999"
+    today, yesterday, last_week = (t for _, t in panels["comparisons"])
+    midnight = timezone.localtime(traffic).replace(hour=0, minute=0, second=0, microsecond=0)
+    assert today.calls == Call.objects.filter(start_time__gte=midnight).count()
+    assert yesterday.calls == Call.objects.filter(
+        start_time__gte=midnight - timedelta(days=1), start_time__lt=traffic - timedelta(days=1)
+    ).count()
+    assert last_week.calls == 0
+    answered = Call.objects.filter(start_time__gte=midnight, active_time__isnull=False).count()
+    assert today.answered == answered
+
+
+@pytest.mark.parametrize("chart", ["volume", "peaks", "heatmap", "causes", "directions"])
+def test_each_chart_downloads_as_csv(client, viewer, traffic, chart):
+    client.force_login(viewer)
+    response = client.get(reverse("calls:overview"), {"period": "24h", "csv": chart})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert len(rows) > 1
+
+
+def test_bad_input_is_a_clear_400(client, viewer):
+    client.force_login(viewer)
+    response = client.get(reverse("calls:overview"), {"period": "nonsense"})
+    assert response.status_code == 400
+    assert b"Some filters are not valid" in response.content
+    response = client.get(reverse("calls:overview"), {"period": "24h", "csv": "nope"})
+    assert response.status_code == 400
+
+
+def test_overview_queries_do_not_grow_with_the_calls(client, viewer, traffic):
+    client.force_login(viewer)
+    url = reverse("calls:overview")
+    client.get(url, {"period": "7d"})  # warms the concurrency cache
+    with CaptureQueriesContext(connection) as first:
+        client.get(url, {"period": "7d"})
+    now = timezone.now()
+    writes.upsert_calls([_call(5000 + n, now - timedelta(minutes=n)) for n in range(200)])
+    client.get(url, {"period": "7d"})
+    with CaptureQueriesContext(connection) as second:
+        client.get(url, {"period": "7d"})
+    assert len(second) == len(first)
+
+
+# --- the viewer's time zone, DST days included ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("zone", "day", "hours"),
+    [
+        ("America/New_York", "2026-11-01", 25),  # clocks go back: 01:00 twice
+        ("Europe/Berlin", "2026-03-29", 23),  # clocks go forward: no 02:00
+        ("Asia/Kolkata", "2026-03-29", 24),  # UTC+05:30: hours start at :30 UTC
+    ],
+)
+def test_hours_and_days_follow_the_viewers_zone(zone, day, hours):
+    tz = zoneinfo.ZoneInfo(zone)
+    local_midnight = datetime.fromisoformat(day).replace(tzinfo=tz)
+    utc_start = local_midnight.astimezone(UTC)
+    rows = [_call(n, utc_start - timedelta(hours=3) + timedelta(minutes=7 * n)) for n in range(300)]
+    writes.upsert_calls(rows)
+    with timezone.override(tz):
+        next_midnight = datetime.fromisoformat(day).replace(tzinfo=tz) + timedelta(days=1)
+        next_midnight = next_midnight.replace(tzinfo=tz)
+        form = CallFilterForm(
+            {
+                "period": "custom",
+                "start_from": local_midnight.isoformat(),
+                "start_to": datetime.combine(next_midnight.date(), datetime.min.time(), tz)
+                .astimezone(UTC)
+                .isoformat(),
+            }
+        )
+        assert form.is_valid(), form.errors
+        selection = figures.select(form, timezone.now(), tz)
+        bars = figures.intervals(selection)
+        assert len(bars) == hours
+        counts = figures.by_interval(selection.rows(), bars)
+        for bar, count in zip(bars, counts, strict=True):
+            expected = Call.objects.filter(start_time__gte=bar.start, start_time__lt=bar.end)
+            assert sum(count.values()) == expected.count(), bar.label
+        assert sum(sum(c.values()) for c in counts) == form.filter(Call.objects.all()).count()
+        # Per day: the same calls fall on the viewer's local dates.
+        per_day = dict(figures.per_day(figures.rollups.from_calls(Call.objects.all()), tz))
+        local_dates = [r["start_time"].astimezone(tz).date() for r in rows]
+        for date_, count in per_day.items():
+            assert sum(count.values()) == local_dates.count(date_)
+
+
+def test_overview_page_has_a_chart_summary_and_a_table(client, viewer, traffic):
+    client.force_login(viewer)
+    page = client.get(reverse("calls:overview"), {"period": "24h"}).content.decode()
+    assert page.count("<svg class=\"chart") >= 3
+    assert 'id="volume-summary"' in page and "<details><summary>Numbers</summary>" in page
+    assert "style=" not in page  # strict CSP: no inline style anywhere
+
+
+def test_overview_is_first_in_the_navigation(client, viewer):
+    client.force_login(viewer)
+    page = client.get(reverse("calls:list")).content.decode()
+    nav = page[page.index('aria-label="Main"') :]
+    assert nav.index(reverse("calls:overview")) < nav.index(f'href="{reverse("calls:list")}"')
