@@ -119,6 +119,8 @@ def sweep(now: datetime) -> int:
         .values_list("pk", flat=True)[:100]
     )
     if ids:
+        # Due from now: the same delivery is queued again only if this task is lost too.
+        Delivery.objects.filter(pk__in=ids).update(next_attempt_at=now)
         enqueue(ids)
     return len(ids)
 
@@ -196,7 +198,7 @@ def attempt(delivery_id: int, now: datetime | None = None) -> Delivery | None:
         Delivery.objects.filter(
             pk=delivery_id,
             status=Delivery.Status.PENDING,
-            next_attempt_at__lte=now + timedelta(seconds=1),
+            next_attempt_at__lte=now,
         )
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
         .update(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
