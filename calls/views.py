@@ -41,6 +41,7 @@ from calls.filters import KNOWN_CAUSES, AuditFilterForm, CallFilterForm
 from calls.forms import PlaceCallForm, RecordingForm, TransferForm
 from calls.locks import redis_client
 from calls.models import AuditEntry, Call, SyncRun
+from calls.recordings.views import call_panel as recordings_panel
 from calls.status import sync_status
 from calls.sync import planner
 from calls.sync.callbacks import apply as apply_callback
@@ -341,26 +342,10 @@ def call_detail(request: HtmxHttpRequest, catapult_id: str) -> HttpResponse:
 @require_GET
 @login_required
 def call_recordings(request: HtmxHttpRequest, catapult_id: str) -> HttpResponse:
-    """Recordings are read from the API when asked for: they are not synced."""
+    """The call's recordings as stored (calls.recordings), read from the API only while
+    something is missing (see recordings_panel)."""
     call = _call_or_404(catapult_id)
-    if not call.has_recording:  # never recorded: nothing to ask the API (and its budget)
-        return render(
-            request,
-            "calls/call_detail.html#recordings",
-            {"call": call, "recordings": [], "recordings_error": ""},
-        )
-    try:
-        recordings, error = (
-            CatapultClient.for_operators(Priority.WAITING).list_recordings(call.catapult_id),
-            "",
-        )
-    except CatapultError as exc:
-        recordings, error = [], str(exc)
-    return render(
-        request,
-        "calls/call_detail.html#recordings",
-        {"call": call, "recordings": recordings, "recordings_error": error},
-    )
+    return render(request, "calls/call_detail.html#recordings", recordings_panel(request, call))
 
 
 @require_POST

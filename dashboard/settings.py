@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     "calls",
+    "calls.recordings",
     "calls.alerts",
 ]
 
@@ -294,6 +295,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(SYNC_INTERVAL_SECONDS),
         # A cycle that waited a whole interval in the queue is stale: drop it rather than
         # let a backlog of identical cycles pile up behind a slow API.
+        "options": {"expires": float(SYNC_INTERVAL_SECONDS)},
+    },
+    # The account's recordings list (its own rate-limit family), at the same pace.
+    "sync-recordings": {
+        "task": "calls.recordings.tasks.sync_recordings",
+        "schedule": float(SYNC_INTERVAL_SECONDS),
         "options": {"expires": float(SYNC_INTERVAL_SECONDS)},
     },
 }

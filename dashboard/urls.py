@@ -6,6 +6,7 @@ from calls import ops
 
 urlpatterns = [
     path("", include("calls.urls")),
+    path("", include("calls.recordings.urls")),
     path("", include("calls.alerts.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -279,6 +279,88 @@ class CatapultClient:
             raise MalformedResponse("The recording does not say which call it belongs to")
         return call_url.rstrip("/").rsplit("/", 1)[-1]
 
+    def list_account_recordings(
+        self, *, size: int | None = None, start_url: str | None = None
+    ) -> Iterator[list[dict]]:
+        """Yield pages of the account's recordings, newest first (GET /recordings; its own
+        rate-limit family), following the API's next links. `next_page_url` as in
+        list_calls."""
+        if size is not None and not 1 <= size <= MAX_PAGE_SIZE:
+            raise ValueError(f"size must be 1..{MAX_PAGE_SIZE}")
+        seen_urls: set[str] = set()
+        if start_url:
+            url: str | None = self._follow(self.base_url, start_url, seen_urls)
+            query: dict | None = None
+        else:
+            url = self._url("recordings")
+            query = {"size": size} if size else None
+        while url:
+            response, recordings = self._send("GET", url, params=query, parse=self._recording_list)
+            target = next_link(response.headers.get("Link"))
+            url = self._follow(response.url, target, seen_urls) if target else None
+            self.next_page_url = url
+            query = None
+            yield recordings
+
+    def get_recording(self, recording_id: str) -> dict:
+        url = self._url("recordings", recording_id)
+        return self._send("GET", url, parse=lambda r: _check_recording(_json(r), "recording"))[1]
+
+    def open_media(
+        self, name: str, *, byte_range: str | None = None, wait_seconds: float = 10.0
+    ) -> MediaStream:
+        """Open a streamed GET of a media file (`/media/{name}`), passing `byte_range` on as
+        the Range header. The body is not read: the caller streams it and closes it.
+
+        200, 206 and 416 are answers (416: the range lies outside the file); everything
+        else raises the usual typed exceptions. The request waits at most `wait_seconds`
+        for a token of the media family's budget (an operator is waiting), else raises
+        RateLimited. Never retried: a browser asks again by itself.
+        """
+        url = self._url("media", name)
+        family = family_of(urlsplit(url).path)
+        if self.limiter is not None and not self.limiter.acquire(
+            family, self.level, timeout=wait_seconds
+        ):
+            self.rate_limited += 1
+            raise RateLimited("The media budget is busy; try again in a moment")
+        headers = {"Accept": "audio/*, */*;q=0.5"}
+        if byte_range:
+            headers["Range"] = byte_range
+        self.requests_made += 1
+        try:
+            response = self.session.get(
+                url, headers=headers, timeout=self.timeout, stream=True, allow_redirects=False
+            )
+        except requests.Timeout:
+            self._counted(family, "timeout")
+            raise ConnectionFailed("The Catapult API did not answer in time") from None
+        except requests.RequestException:
+            self._counted(family, "unreachable")
+            raise ConnectionFailed("The Catapult API could not be reached") from None
+        self._counted(family, str(response.status_code))
+        if response.status_code in (200, 206, 416):
+            if self.health:
+                self.health.ok()
+            return MediaStream(response)
+        try:
+            _ = response.content  # an error body is small: read it for its message
+            _raise_for_error(response)
+        except RateLimited:
+            self.rate_limited += 1
+            raise
+        except (ServerError, ConnectionFailed) as exc:
+            self.failures += 1
+            if self.health:
+                self.health.failed(str(exc))
+            raise
+        except requests.RequestException:
+            raise ConnectionFailed("The Catapult API's answer was cut off") from None
+        finally:
+            response.close()
+        # A redirect or another success code: not what the media resource promises.
+        raise MalformedResponse(f"Unexpected HTTP {response.status_code} for a media file")
+
     def update_call(
         self,
         call_id: str,
@@ -446,6 +528,30 @@ class CatapultClient:
             from calls import metrics
 
             metrics.count_often("catapult_api_requests_total", family=family, status=status)
+
+
+class MediaStream:
+    """An open media response from Catapult: status, the headers worth passing on, and
+    the body in chunks as it arrives. Close it when done (also when the browser left)."""
+
+    PASSED_HEADERS = ("Content-Type", "Content-Length", "Content-Range", "Accept-Ranges")
+
+    def __init__(self, response: requests.Response):
+        self._response = response
+        self.status = response.status_code
+        self.headers = {
+            name: response.headers[name] for name in self.PASSED_HEADERS if name in response.headers
+        }
+
+    def chunks(self, size: int = 64 * 1024) -> Iterator[bytes]:
+        try:
+            yield from self._response.iter_content(chunk_size=size)
+        except requests.RequestException:
+            # Cut off mid-file: the browser sees a short body and asks for the rest.
+            log.info("A media download from the API was cut off")
+
+    def close(self) -> None:
+        self._response.close()
 
 
 _operator_clients = threading.local()

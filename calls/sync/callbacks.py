@@ -20,6 +20,7 @@ from calls import push
 from calls.catapult import MalformedResponse
 from calls.models import Call, CallbackEvent, CallEvent
 from calls.numbers import digits
+from calls.recordings import store as recordings_store
 from calls.sync.payloads import parse_time, without_nul
 from calls.sync.writes import events_due, goes_backwards, is_final
 
@@ -49,12 +50,15 @@ def call_id_of(event: CallbackEvent) -> str:
             .values_list("call_catapult_id", flat=True)
             .first()
         )
-        return earlier or ""
+        # Or the recording as stored from a list (its own callback may never have come).
+        return earlier or recordings_store.call_id_of_recording(event.recording_id)
     return ""
 
 
 def apply(event: CallbackEvent) -> str:
     """Apply one stored callback; returns a one-line summary. Safe to run twice."""
+    # Recording and transcription callbacks also keep the Recording row up to date.
+    recordings_store.apply_callback(event.event_type, without_nul(event.payload))
     call_id = call_id_of(event)
     now = timezone.now()
     if not call_id:
