@@ -4,6 +4,7 @@
     .venv/bin/python bench/run.py --scale 0.05         # the same at 5 % of the sizes, minutes
     .venv/bin/python bench/run.py --parts steady,pages # some parts only
     .venv/bin/python bench/run.py --parts budget       # freshness under the 1 request/s limit
+    .venv/bin/python bench/run.py --parts alerts       # one evaluation of 20 alert rules
 
 PostgreSQL is --pg-url (its tables are emptied: point it at a database of its own); Redis is
 REDIS_URL or --redis-url. The simulator runs in this process on a loopback port, rate limit
@@ -31,11 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.alerts import part_alerts  # noqa: E402 - needs ROOT on the path
 from bench.budget import part_budget  # noqa: E402 - needs ROOT on the path
 from bench.common import backfill, empty_tables, ensure_postgres_database  # noqa: E402
 
 SIM_USER, SIM_TOKEN, SIM_SECRET = "u-bench", "bench-token", "bench-secret-value"
-PARTS = ("ingest", "steady", "live", "pages", "admin", "budget", "push")
+PARTS = ("ingest", "steady", "live", "pages", "admin", "budget", "push", "alerts")
 RESULTS: list[tuple[str, str, str, str]] = []  # (part, figure, value, target / verdict)
 
 
@@ -636,6 +638,9 @@ def main() -> None:
     parser.add_argument("--outside-numbers", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=200, help="requests per page measured")
     parser.add_argument("--admin-requests", type=int, default=20)
+    parser.add_argument(
+        "--evaluations", type=int, default=20, help="alerts: evaluations of the 20 rules timed"
+    )
     parser.add_argument("--viewers", type=int, default=50)
     parser.add_argument("--load-seconds", type=float, default=30.0)
     parser.add_argument(
@@ -694,6 +699,9 @@ def main() -> None:
             part_pages(args)
         if "admin" in parts:
             part_admin(args)
+        if "alerts" in parts:
+            ensure_stored(args)  # the pages' data set: alert rules read the same calls
+            part_alerts(args, record)
         if "budget" in parts:
             part_budget(args, workdir, record)
         if "push" in parts:

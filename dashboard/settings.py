@@ -333,9 +333,11 @@ ALERT_WEBHOOK_SECRETS = {
 DASHBOARD_URL = env_url("DASHBOARD_URL", "")
 
 # --- Email (alert notifications) --------------------------------------------------------
-# smtp with EMAIL_HOST set; otherwise the demo writes each message to a file in
-# STATE_DIR/mail (or the worker's console with EMAIL_DELIVERY=console).
-EMAIL_DELIVERY = env_str("EMAIL_DELIVERY", "smtp" if env_str("EMAIL_HOST") else "file").lower()
+# SMTP (EMAIL_HOST, default localhost:25) against a real account; the demo writes each
+# message to a file in STATE_DIR/mail unless EMAIL_HOST is set (or to the worker's
+# console with EMAIL_DELIVERY=console).
+_DEMO_MAIL = CATAPULT_SIMULATOR and not env_str("EMAIL_HOST")
+EMAIL_DELIVERY = env_str("EMAIL_DELIVERY", "file" if _DEMO_MAIL else "smtp").lower()
 _EMAIL_BACKENDS = {
     "smtp": "django.core.mail.backends.smtp.EmailBackend",
     "console": "django.core.mail.backends.console.EmailBackend",
