@@ -68,24 +68,36 @@ WHERE slot BETWEEN (SELECT MIN(lo) FROM ({intervals}) AS i)
                AND (SELECT MAX(hi) FROM ({intervals}) AS i);
 """
 
-# Only the rows whose interval changed invalidate cached peaks: the sync rewrites live
-# calls every cycle (their synced_at), which must not throw the cache away each time.
-_PG_MOVED = (
-    "SELECT o.* FROM old_rows o JOIN new_rows n ON n.id = o.id "
-    "WHERE (o.start_time, o.end_time, o.state) IS DISTINCT FROM "
-    "(n.start_time, n.end_time, n.state)"
+# An update counts only the rows whose counted columns (or end time) changed: most
+# updates touch other columns (synced_at, events_synced_at, ...). The old and new rows
+# are joined once (MATERIALIZED), and both the rollup upsert and the cache invalidation
+# read that one result: transition tables have no index, so each extra join costs.
+_COLS = ("direction", "state", "hangup_cause", "start_time", "active_time", "end_time")
+_COLS += ("duration", "chargeable_duration")
+_PG_UPDATE = (
+    "WITH pairs AS MATERIALIZED (SELECT "
+    + ", ".join(f"o.{c} AS o_{c}, n.{c} AS n_{c}" for c in _COLS)
+    + " FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE ("
+    + ", ".join(f"o.{c}" for c in _COLS)
+    + ") IS DISTINCT FROM ("
+    + ", ".join(f"n.{c}" for c in _COLS)
+    + ")), "
+    + "oc AS (SELECT "
+    + ", ".join(f"o_{c} AS {c}" for c in _COLS)
+    + " FROM pairs), nc AS (SELECT "
+    + ", ".join(f"n_{c} AS {c}" for c in _COLS)
+    + " FROM pairs), "
+    + "iv AS MATERIALIZED ({i_old} UNION ALL {i_new}), "
+    + "gone AS (DELETE FROM calls_concurrencypeak WHERE slot BETWEEN "
+    + "(SELECT MIN(lo) FROM iv) AND (SELECT MAX(hi) FROM iv)) "
 )
-_PG_MOVED_NEW = _PG_MOVED.replace("SELECT o.*", "SELECT n.*")
+_PG_UPDATE = _PG_UPDATE.format(i_old=_pg_interval("oc"), i_new=_pg_interval("nc"))
+_PG_UPSERT = _PG_APPLY[: _PG_APPLY.index("-- One range per batch")]
 
 _PG_FUNCTIONS = {
     "insert": _PG_APPLY.format(deltas=_pg_delta("new_rows", 1), intervals=_pg_interval("new_rows")),
-    "update": _PG_APPLY.format(
-        deltas=f"{_pg_delta('new_rows', 1)} UNION ALL {_pg_delta('old_rows', -1)}",
-        intervals=(
-            f"{_pg_interval(f'({_PG_MOVED}) AS mo')} UNION ALL "
-            f"{_pg_interval(f'({_PG_MOVED_NEW}) AS mn')}"
-        ),
-    ),
+    "update": _PG_UPDATE
+    + _PG_UPSERT.format(deltas=f"{_pg_delta('nc', 1)} UNION ALL {_pg_delta('oc', -1)}"),
     "delete": _PG_APPLY.format(
         deltas=_pg_delta("old_rows", -1), intervals=_pg_interval("old_rows")
     ),

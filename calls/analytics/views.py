@@ -72,10 +72,9 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
 def build(request, selection: figures.Selection) -> dict:
     """Every panel's figures, shapes and links."""
     links = _Links(request, selection)
-    rows = selection.rows()
-    range_totals = figures.totals(rows)
+    range_totals = figures.totals(selection.rows(group="total"))
     bars = figures.intervals(selection)
-    per_bar = figures.by_interval(rows, bars)
+    per_bar = figures.by_interval(selection.rows(group="hour" if selection.hourly else "day"), bars)
     series = [(key, label) for key, label in figures.OUTCOMES]
     labels = [bar.label for bar in bars]
     volume = charts.stacked(
@@ -91,7 +90,7 @@ def build(request, selection: figures.Selection) -> dict:
         [("peak", "calls at once")],
         lambda i, key: links.slice(bars[i].start, bars[i].end),
     )
-    grid = figures.heatmap(rows, selection.zone)
+    grid = figures.heatmap(selection.rows(group="heat"), selection.zone)
     heat = charts.heat(grid, lambda day, hour: links.slice(weekday=day + 1, hour=hour))
     causes = charts.horizontal(
         [(cause, n, links.slice(cause=cause)) for cause, n in range_totals.by_cause.most_common(10)]
@@ -115,7 +114,16 @@ def build(request, selection: figures.Selection) -> dict:
         "peak_table": list(zip(bars, peaks, strict=True)),
         "peak_max": max(peaks, default=0),
         "heat": heat,
-        "hours": range(24),
+        "volume_title": f"Calls per {'hour' if selection.hourly else 'day'} by outcome",
+        "peaks_title": f"Peak concurrent calls per {'hour' if selection.hourly else 'day'}",
+        "volume_rows": [
+            (bar.label, [counts.get(key, 0) for key, _ in series])
+            for bar, counts in zip(bars, per_bar, strict=True)
+        ],
+        "series_labels": [label for _, label in series],
+        "peak_rows": [(bar.label, [peak]) for bar, peak in zip(bars, peaks, strict=True)],
+        "peak_labels": ["Peak"],
+        "hour_labels": [f"{h:02d}" for h in range(24)],
         "heat_rows": [(charts.DAYS[d], grid[d]) for d in range(7)],
         "causes": causes,
         "directions": directions,

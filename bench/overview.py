@@ -1,0 +1,341 @@
+"""Overview benchmark: every panel and the whole page at 1M and 10M calls, and what the
+rollup triggers add to the sync's write time.
+
+    .venv/bin/python bench/overview.py                    # 1M and 10M calls (PostgreSQL)
+    .venv/bin/python bench/overview.py --sizes 1000000    # one size
+    .venv/bin/python bench/run.py --parts overview        # the same, in the suite's table
+
+The calls are generated in the database (generate_series, 90 days of history with a
+daily and weekly shape, every outcome, an account's numbers and many outside ones), so
+10M calls take minutes rather than the hour a simulator backfill would. The triggers run
+during the load, as they do for any writer; `rebuild_rollups` then fills the concurrency
+cache (timed, reported). The database is --pg-url's (its calls are replaced).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DAYS = 90
+
+# One row per call; start times spread over DAYS with more calls in working hours.
+GENERATE = """
+INSERT INTO calls_call (
+    catapult_id, direction, from_number, to_number, from_digits, to_digits,
+    from_digits_rev, to_digits_rev, state, start_time, active_time, end_time,
+    chargeable_duration, duration, callback_url, callback_http_method, fallback_url,
+    recording_enabled, has_recording, recording_file_format, transcription_enabled, tag,
+    sip_headers, bridge_id, conference_id, hangup_cause, raw, first_seen_at, synced_at,
+    events_pending, oddities, raw_original)
+SELECT
+    'c-ov' || g, d.direction, d.frm, d.too, d.fd, d.td, reverse(d.fd), reverse(d.td),
+    d.state, d.t, d.active, d.ended,
+    CASE WHEN d.ended IS NOT NULL THEN 60 * (1 + d.talk / 60) END,
+    CASE WHEN d.active IS NOT NULL AND d.ended IS NOT NULL THEN d.talk END,
+    '', '', '', false, false, '', false, CASE WHEN g %% 10 = 0 THEN 'campaign-' || (g %% 7) ELSE '' END,
+    '{}'::jsonb, '', '', d.cause, '{}'::jsonb, now(), now(), false, '[]'::jsonb, ''
+FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS g
+CROSS JOIN LATERAL (
+    SELECT
+        s.direction, s.state, s.t, s.talk,
+        CASE WHEN s.direction = 'in' THEN '+1' || s.outside ELSE '+1919555' || s.own END AS frm,
+        CASE WHEN s.direction = 'in' THEN '+1919555' || s.own ELSE '+1' || s.outside END AS too,
+        CASE WHEN s.direction = 'in' THEN '1' || s.outside ELSE '1919555' || s.own END AS fd,
+        CASE WHEN s.direction = 'in' THEN '1919555' || s.own ELSE '1' || s.outside END AS td,
+        CASE WHEN s.state = 'completed' AND s.answered THEN s.t + interval '4 seconds' END AS active,
+        CASE WHEN s.state IN ('completed', 'rejected', 'error')
+             THEN s.t + make_interval(secs => 4 + s.talk) END AS ended,
+        CASE s.state WHEN 'completed' THEN
+                 CASE WHEN s.answered THEN 'NORMAL_CLEARING'
+                      ELSE (ARRAY['NO_ANSWER', 'USER_BUSY', 'ORIGINATOR_CANCEL'])[1 + g %% 3] END
+             WHEN 'rejected' THEN 'CALL_REJECTED'
+             WHEN 'error' THEN 'NORMAL_TEMPORARY_FAILURE' ELSE '' END AS cause
+    FROM (
+        SELECT
+            CASE WHEN g %% 5 < 3 THEN 'in' ELSE 'out' END AS direction,
+            CASE WHEN g %% 50 = 0 THEN 'rejected' WHEN g %% 37 = 0 THEN 'error'
+                 ELSE 'completed' END AS state,
+            (g %% 9) <> 0 AS answered,
+            (g * 7919 %% 600) AS talk,
+            lpad((g %% 20)::text, 4, '0') AS own,
+            (2000000000 + (g * 104729) %% %(outside)s)::text AS outside,
+            -- Spread evenly, then bent towards the day's middle (a working-hours shape).
+            now() - make_interval(secs => %(span)s * (1 - (g - %(first)s)::float / %(n)s))
+                - make_interval(secs => 3600 * 4 * sin(pi() * ((g * 2654435761) %% 1000) / 1000.0))
+                AS t
+    ) AS s
+) AS d
+"""
+
+
+def load(n: int, outside: int) -> float:
+    """Replace the calls with n generated ones, in batches; returns seconds."""
+    from django.db import connection, transaction
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE calls_callevent, calls_auditentry, calls_call, calls_callrollup, "
+            "calls_concurrencypeak RESTART IDENTITY CASCADE"
+        )
+    batch = 1_000_000
+    span = DAYS * 86_400
+    for first in range(1, n + 1, batch):
+        last = min(n, first + batch - 1)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                GENERATE, {"first": first, "last": last, "n": n, "span": span, "outside": outside}
+            )
+        print(f"  {last:,} calls", flush=True)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE calls_call")
+        cursor.execute("ANALYZE calls_callrollup")
+    return time.perf_counter() - started
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[max(0, int(len(ordered) * 0.95) - 1)]
+
+
+def _timed(fn, n: int) -> tuple[float, float]:
+    fn()  # warm
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return _percentiles(samples)
+
+
+def measure_panels(record, size: str, n: int, target_ms: float) -> None:
+    from django.http import QueryDict
+    from django.test import Client
+    from django.utils import timezone
+
+    from calls.analytics import overview as figures
+    from calls.filters import CallFilterForm
+
+    zone = timezone.get_current_timezone()
+
+    def selection(query: str):
+        form = CallFilterForm(QueryDict(query))
+        assert form.is_valid(), form.errors
+        return figures.select(form, timezone.now(), zone)
+
+    week = selection("period=7d")
+    panels = {
+        "range rows (7 days, rollups)": lambda: week.rows(),
+        "calls per day by outcome": lambda: figures.by_interval(
+            week.rows(), figures.intervals(week)
+        ),
+        "peak concurrency (warm cache)": lambda: figures.peak_per_interval(
+            week, figures.intervals(week)
+        ),
+        "today vs yesterday vs last week": lambda: figures.comparisons(week),
+        "hour-of-week heatmap": lambda: figures.heatmap(week.rows(), zone),
+        "top callers and callees": lambda: figures.top_parties(week),
+        "live now": figures.live_now,
+    }
+    for label, fn in panels.items():
+        p50, p95 = _timed(fn, n)
+        record("overview", f"{size} panel: {label}", f"p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+
+    from django.contrib.auth import get_user_model
+
+    from calls.roles import VIEWER, assign_role
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-overview")
+    assign_role(user, VIEWER)
+    client = Client()
+    client.force_login(user)
+    pages = [
+        ("default (last 7 days)", ""),
+        ("today", "period=today"),
+        ("last 24 hours", "period=24h"),
+        ("last 30 days", "period=30d"),
+        ("inbound, 7 days", "period=7d&direction=in"),
+        ("one number, 30 days (from the calls)", "period=30d&q=%2B19195550003"),
+        ("a tag, 24 hours (from the calls)", "period=24h&tag=campaign-3"),
+    ]
+    for label, query in pages:
+        path = f"/overview/?{query}"
+        status = client.get(path).status_code
+        assert status == 200, (path, status)
+        p50, p95 = _timed(lambda p=path: client.get(p), n)
+        record(
+            "overview",
+            f"{size} whole page: {label}",
+            f"p50 {p50:.1f} ms, p95 {p95:.1f} ms",
+            f"p95 <= {target_ms:.0f} ms",
+            p95 <= target_ms,
+        )
+    _ = timedelta  # (imported for callers building ranges)
+
+
+def measure_upkeep(record, batches: int) -> None:
+    """The sync's write path (writes.upsert_calls: COPY + INSERT ... ON CONFLICT) with the
+    rollup triggers on and off, alternating, on new calls and on calls that end."""
+    from datetime import UTC, datetime
+
+    from django.db import connection, transaction
+
+    from calls.models import Call
+    from calls.sync import payloads, writes
+
+    base = datetime.now(UTC)
+
+    def rows(batch: int, state: str) -> list[dict]:
+        out = []
+        for i in range(500):
+            start = base - timedelta(seconds=batch * 500 + i)
+            payload = {
+                "id": f"c-upkeep-{batch}-{i}",
+                "direction": "in",
+                "from": f"+1202555{i % 1000:04d}",
+                "to": "+19195550001",
+                "state": state,
+                "startTime": start.isoformat(),
+                "activeTime": (start + timedelta(seconds=3)).isoformat(),
+            }
+            if state == "completed":
+                payload["endTime"] = (start + timedelta(seconds=90)).isoformat()
+                payload["chargeableDuration"] = 120
+            out.append(payloads.call_fields(payload))
+        return out
+
+    def events(cid: str) -> list[dict]:
+        names = ["answer", "speak", "playback", "dtmf", "dtmf", "recording", "hangup"]
+        return [
+            payloads.event_fields(
+                {
+                    "id": f"ce-{cid}-{k}",
+                    "name": name,
+                    "time": base.isoformat(),
+                    "data": "NORMAL_CLEARING" if name == "hangup" else "{}",
+                }
+            )
+            for k, name in enumerate(names)
+        ]
+
+    timings = {True: [], False: []}
+    for batch in range(batches):
+        triggers_on = batch % 2 == 0
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"ALTER TABLE calls_call {'ENABLE' if triggers_on else 'DISABLE'} TRIGGER USER"
+            )
+        started = time.perf_counter()
+        with transaction.atomic():
+            writes.upsert_calls(rows(batch, "active"))
+        with transaction.atomic():
+            writes.upsert_calls(rows(batch, "completed"))
+        # Then the calls' events, as the sync reads them once a call has ended (this
+        # also sets each hangup cause, which moves the call between rollup rows).
+        ids = dict(
+            Call.objects.filter(catapult_id__startswith=f"c-upkeep-{batch}-").values_list(
+                "catapult_id", "pk"
+            )
+        )
+        reads = [
+            writes.EventRead(pk, "completed", None, "", events(cid), base, cid)
+            for cid, pk in ids.items()
+        ]
+        with transaction.atomic():
+            writes.store_events(reads)
+        timings[triggers_on].append(time.perf_counter() - started)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE calls_call ENABLE TRIGGER USER")
+    # The disabled batches are not counted: recount so the data set stays exact.
+    from calls.analytics import triggers
+
+    with transaction.atomic():
+        triggers.rebuild(connection)
+    on, off = statistics.median(timings[True]), statistics.median(timings[False])
+    extra = 100 * (on - off) / off
+    record(
+        "overview",
+        "rollup upkeep on the sync's writes (500 calls listed, ended, 3,500 events)",
+        f"{off * 1000:.0f} ms without, {on * 1000:.0f} ms with triggers: +{extra:.1f} %",
+        "<= +10 %",
+        extra <= 10,
+    )
+
+
+def part_overview(args, record) -> None:
+    from django.core.management import call_command
+    from django.db import connection
+
+    assert connection.vendor == "postgresql", "the overview benchmark runs on PostgreSQL"
+    sizes = [int(s) for s in str(args.overview_sizes).split(",") if s]
+    for n in sizes:
+        size = f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n:,}"
+        print(f"\n[overview] {n:,} generated calls", flush=True)
+        seconds = load(n, outside=max(1000, n // 20))
+        record("overview", f"{size} load (generate_series, triggers on)", f"{seconds:.0f} s")
+        started = time.perf_counter()
+        call_command("rebuild_rollups", verbosity=0, peak_days=31)
+        record(
+            "overview",
+            f"{size} rebuild_rollups + 31 days of peaks",
+            f"{time.perf_counter() - started:.1f} s",
+        )
+        target = 100 if n <= 1_000_000 else 300
+        measure_panels(record, size, args.requests_overview, target)
+    measure_upkeep(record, batches=args.upkeep_batches)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000000,10000000")
+    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--upkeep-batches", type=int, default=20)
+    parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/bench")
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
+    )
+    args = parser.parse_args()
+    args.overview_sizes, args.requests_overview = args.sizes, args.requests
+
+    from bench.common import ensure_postgres_database
+
+    ensure_postgres_database(args.pg_url)
+    os.environ.update(
+        {
+            "DATABASE_URL": args.pg_url,
+            "REDIS_URL": args.redis_url,
+            "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+            "LOG_LEVEL": "WARNING",
+            "ALLOWED_HOSTS": "testserver,localhost",
+        }
+    )
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    results = []
+
+    def record(part, figure, value, target="", ok=None):
+        verdict = "" if ok is None else ("ok" if ok else "MISSED")
+        results.append((figure, value, f"{target} {verdict}".strip()))
+        print(f"  {figure}: {value} {target} {verdict}", flush=True)
+
+    part_overview(args, record)
+    print("\n| figure | value | target |\n|---|---|---|")
+    for figure, value, target in results:
+        print(f"| {figure} | {value} | {target} |")
+
+
+if __name__ == "__main__":
+    main()
