@@ -37,7 +37,13 @@ from calls import (
 from calls.analytics import number_chart as analytics
 from calls.catapult import CatapultClient, CatapultError
 from calls.catapult.budget import Priority, RateLimiter
-from calls.filters import KNOWN_CAUSES, AuditFilterForm, CallFilterForm
+from calls.filters import (
+    KNOWN_CAUSES,
+    AuditFilterForm,
+    CallFilterForm,
+    active_filters,
+    more_filters_open,
+)
 from calls.forms import PlaceCallForm, RecordingForm, TransferForm
 from calls.locks import redis_client
 from calls.models import AuditEntry, Call, SyncRun
@@ -85,7 +91,12 @@ def _page_context(request: HtmxHttpRequest) -> dict:
 @vary_on_headers("HX-Request")
 def call_list(request: HtmxHttpRequest) -> HttpResponse:
     form = CallFilterForm(request.GET)
-    context = {**_page_context(request), "form": form, "causes": KNOWN_CAUSES}
+    context = {
+        **_page_context(request),
+        "form": form,
+        "causes": KNOWN_CAUSES,
+        "more_open": more_filters_open(request.GET),
+    }
     if not form.is_valid():
         template = "calls/call_list.html#calls-table" if request.htmx else "calls/call_list.html"
         return render(request, template, {**context, "page": None}, status=400)
@@ -110,6 +121,7 @@ def call_list(request: HtmxHttpRequest) -> HttpResponse:
         query=form.number_query(),
         pending=pending,
         has_live=any(call.is_live for call in page.rows),
+        filters_active=active_filters(form, request.GET),
         base_query=_query_without(request, "before", "after", "v"),
         poll_url=f"{request.path}?{current}{'&' if current else ''}v={version}",
     )
