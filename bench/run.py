@@ -5,6 +5,7 @@
     .venv/bin/python bench/run.py --parts steady,pages # some parts only
     .venv/bin/python bench/run.py --parts budget       # freshness under the 1 request/s limit
     .venv/bin/python bench/run.py --parts alerts       # one evaluation of 20 alert rules
+    .venv/bin/python bench/run.py --parts overview     # the Overview at 1M and 10M calls
 
 PostgreSQL is --pg-url (its tables are emptied: point it at a database of its own); Redis is
 REDIS_URL or --redis-url. The simulator runs in this process on a loopback port, rate limit
@@ -35,9 +36,10 @@ sys.path.insert(0, str(ROOT))
 from bench.alerts import part_alerts  # noqa: E402 - needs ROOT on the path
 from bench.budget import part_budget  # noqa: E402 - needs ROOT on the path
 from bench.common import backfill, empty_tables, ensure_postgres_database  # noqa: E402
+from bench.overview import part_overview  # noqa: E402
 
 SIM_USER, SIM_TOKEN, SIM_SECRET = "u-bench", "bench-token", "bench-secret-value"
-PARTS = ("ingest", "steady", "live", "pages", "admin", "budget", "push", "alerts")
+PARTS = ("ingest", "steady", "live", "pages", "admin", "budget", "push", "alerts", "overview")
 RESULTS: list[tuple[str, str, str, str]] = []  # (part, figure, value, target / verdict)
 
 
@@ -641,6 +643,17 @@ def main() -> None:
     parser.add_argument(
         "--evaluations", type=int, default=20, help="alerts: evaluations of the 20 rules timed"
     )
+    parser.add_argument(
+        "--overview-sizes",
+        default="1000000,10000000",
+        help="overview: calls generated, comma-separated (its own calls replace the stored ones)",
+    )
+    parser.add_argument(
+        "--requests-overview", type=int, default=40, help="overview: requests per page measured"
+    )
+    parser.add_argument(
+        "--upkeep-batches", type=int, default=20, help="overview: write batches for the upkeep"
+    )
     parser.add_argument("--viewers", type=int, default=50)
     parser.add_argument("--load-seconds", type=float, default=30.0)
     parser.add_argument(
@@ -709,6 +722,9 @@ def main() -> None:
             # own table (bench/push.py --help has its options).
             scale = ["--scale", str(args.scale)] if args.scale != 1 else []
             subprocess.run([sys.executable, str(ROOT / "bench" / "push.py"), *scale], check=False)
+        if "overview" in parts:
+            # Last: it replaces the stored calls with generated ones of its own sizes.
+            part_overview(args, record)
     finally:
         if Stored.manager is not None:
             Stored.manager.__exit__(None, None, None)

@@ -94,9 +94,11 @@ def stacked(
 
 
 def _y_ticks(top: int, plot_h: float) -> list[Tick]:
+    # The middle line only where it is a whole number (nice_max is 1, 2 or 5 x 10^n).
+    fractions = (0, 0.5, 1) if top % 2 == 0 else (0, 1)
     return [
         Tick(LEFT - 6, round(TOP + plot_h - plot_h * f, 2), f"{round(top * f):,}")
-        for f in (0, 0.5, 1)
+        for f in fractions
     ]
 
 

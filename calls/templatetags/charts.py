@@ -34,7 +34,7 @@ def stacked_chart(chart, chart_id: str, title: str):
         ((t.x, t.y, t.label) for t in chart.x_ticks),
     )
     return format_html(
-        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-labelledby="{}-title {}-summary">'
+        '<svg class="chart" viewBox="0 0 {} {}" role="group" aria-labelledby="{}-title {}-summary">'
         '<title id="{}-title">{}</title>{}{}{}</svg>',
         chart.width,
         chart.height,
@@ -67,7 +67,7 @@ def heat_chart(heat):
         ((t.x, t.y, t.label) for t in heat.hours),
     )
     return format_html(
-        '<svg class="chart heat" viewBox="0 0 620 196" role="img" '
+        '<svg class="chart heat" viewBox="0 0 620 196" role="group" '
         'aria-labelledby="heat-title heat-summary"><title id="heat-title">'
         "Calls by hour of the week</title>{}{}{}</svg>",
         days,
