@@ -74,7 +74,8 @@ PAGES = [
     ("list", lambda call: reverse("calls:list"), {}, 12),
     ("search", lambda call: reverse("calls:list") + "?q=5550150", {}, 12),
     ("detail", lambda call: reverse("calls:detail", args=[call.catapult_id]), {}, 15),
-    ("number", lambda call: reverse("calls:number", args=[BUSY_NUMBER]), {}, 15),
+    # The number page's calls-per-day chart: a window bound per side, one grouped count.
+    ("number", lambda call: reverse("calls:number", args=[BUSY_NUMBER]), {}, 18),
     (
         "live partial",
         lambda call: reverse("calls:list") + "?state=live",
