@@ -149,8 +149,8 @@ def test_question_mark_lists_the_shortcuts(page, viewer, synced):
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
 
-    # The footer's button opens it too, and its Close button closes it.
-    page.get_by_role("button", name="Keyboard shortcuts").click()
+    # The top bar's button opens it too, and its Close button closes it.
+    page.get_by_role("button", name="Shortcuts", exact=True).click()
     expect(dialog).to_be_visible()
     dialog.get_by_role("button", name="Close").click()
     expect(dialog).to_be_hidden()
