@@ -282,6 +282,10 @@ def test_the_page_filters_by_state_number_and_date(client, operator):
         "after=1_2_3",
         "q=" + "9" * 200,
         "since=99999-01-01",
+        "until=9999-12-31",
+        "since=0001-01-01",
+        "since=1969-12-31",
+        "until=9001-01-01",
     ],
 )
 def test_bad_filters_are_400_with_the_errors(client, viewer, query):
@@ -289,3 +293,16 @@ def test_bad_filters_are_400_with_the_errors(client, viewer, query):
     response = client.get(f"/recordings/?{query}")
     assert response.status_code == 400
     assert 'role="alert"' in response.content.decode()
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC"])
+def test_dates_at_the_ends_of_the_calendar_are_a_form_error_in_any_zone(client, viewer, zone):
+    client.force_login(viewer)
+    client.cookies["tz"] = zone
+    for query in ("since=0001-01-01", "until=9999-12-31", "since=0001-01-01&until=9999-12-31"):
+        response = client.get(f"/recordings/?{query}")
+        assert response.status_code == 400, query
+        assert "Choose a date between 1970 and 9000." in response.content.decode()
+    # The bounds themselves are days like any other.
+    response = client.get("/recordings/?since=1970-01-01&until=9000-12-31")
+    assert response.status_code == 200 and listed(response) == []

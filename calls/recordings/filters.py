@@ -1,8 +1,9 @@
 """The Recordings page's filters: a form bound to the query string, applied to a queryset."""
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -12,16 +13,29 @@ from calls.recordings.models import Recording
 
 STATES = [("", "Any state"), *Recording.State.choices]
 
+# The calls list's bounds (calls/filters.py): the first or last days the calendar holds
+# have no UTC form in zones east or west of UTC (and 9999-12-31 has no day after it), so
+# every query on them would fail.
+_DATE_BOUNDS = [
+    MinValueValidator(date(1970, 1, 1), "Choose a date between 1970 and 9000."),
+    MaxValueValidator(date(9000, 12, 31), "Choose a date between 1970 and 9000."),
+]
+
+
+def _date_field(label: str) -> forms.DateField:
+    return forms.DateField(
+        label=label,
+        required=False,
+        validators=_DATE_BOUNDS,
+        widget=forms.DateInput(attrs={"type": "date", "min": "1970-01-01", "max": "9000-12-31"}),
+    )
+
 
 class RecordingFilterForm(forms.Form):
     q = forms.CharField(label="Number", required=False, max_length=100)
     state = forms.ChoiceField(required=False, choices=STATES)
-    since = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    until = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    since = _date_field("From")
+    until = _date_field("To")
     before = forms.CharField(required=False, max_length=40, widget=forms.HiddenInput)
     after = forms.CharField(required=False, max_length=40, widget=forms.HiddenInput)
 
