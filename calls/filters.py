@@ -1,7 +1,7 @@
 """The call filters: a form bound to the query string, applied to a queryset."""
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django import forms
 from django.db.models import Q, QuerySet
@@ -47,6 +47,16 @@ MAX_SECONDS = 10**7
 ROLLUP_FILTERS = {"direction", "period", "start_from", "start_to", "match", "before", "after"}
 
 
+def _plausible(moment: datetime) -> bool:
+    """Between 1970 and 9000: the year 1 or 9999 in a zone east or west of UTC has no UTC
+    form at all, and every database query would fail on it."""
+    try:
+        utc = moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return False
+    return 1970 <= utc.year <= 9000
+
+
 def _clean_text(value: str) -> str:
     """Control characters never belong in a filter; drop them rather than fail."""
     return "".join(ch for ch in value if ch.isprintable()).strip()
@@ -62,6 +72,7 @@ class CallFilterForm(forms.Form):
             ("contains", "Contains"),
             ("prefix", "Starts with"),
             ("suffix", "Ends with"),
+            ("exact", "Exactly"),
         ],
     )
     direction = forms.ChoiceField(
@@ -115,6 +126,10 @@ class CallFilterForm(forms.Form):
                     pagination.decode(data[name])
                 except pagination.BadCursor:
                     self.add_error(name, "This page position is not valid; start from the newest.")
+        for name in ("start_from", "start_to"):
+            if data.get(name) and not _plausible(data[name]):
+                self.add_error(name, "Choose a date between 1970 and 9000.")
+                data[name] = None
         start, end = data.get("start_from"), data.get("start_to")
         if start and end and start > end:
             self.add_error("start_to", "The end of the range is before its start.")
@@ -315,6 +330,10 @@ class AuditFilterForm(forms.Form):
                 pagination.decode(data["before"])
             except pagination.BadCursor:
                 self.add_error("before", "This page position is not valid; start from the newest.")
+        for name in ("since", "until"):
+            if data.get(name) and not 1970 <= data[name].year <= 9000:
+                self.add_error(name, "Choose a date between 1970 and 9000.")
+                data[name] = None
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
             self.add_error("until", "The end of the range is before its start.")
         return data

@@ -63,12 +63,14 @@ def to_e164(text: str, region: str = "") -> str | None:
 @dataclass(frozen=True)
 class NumberQuery:
     text: str  # what is matched: digits, or lower-cased text for SIP/other
-    mode: str  # contains / prefix / suffix
+    mode: str  # contains / prefix / suffix / exact
     on_digits: bool
 
     def q(self) -> Q:
         """A filter matching either party of a call."""
         if self.on_digits:
+            if self.mode == "exact":  # the number page's own match: the digits indexes
+                return Q(from_digits=self.text) | Q(to_digits=self.text)
             if self.mode == "suffix":
                 # Served by the reversed-digits columns' prefix index.
                 rev = self.text[::-1]
@@ -77,17 +79,23 @@ class NumberQuery:
             return Q(**{f"from_digits__{lookup}": self.text}) | Q(
                 **{f"to_digits__{lookup}": self.text}
             )
-        lookup = {"contains": "icontains", "prefix": "istartswith", "suffix": "iendswith"}[
-            self.mode
-        ]
+        lookup = {
+            "contains": "icontains",
+            "prefix": "istartswith",
+            "suffix": "iendswith",
+            "exact": "iexact",
+        }[self.mode]
         return Q(**{f"from_number__{lookup}": self.text}) | Q(**{f"to_number__{lookup}": self.text})
 
     def explanation(self) -> str:
         what = "numbers" if self.on_digits else "addresses"
         shown = self.text
-        verb = {"contains": "containing", "prefix": "starting with", "suffix": "ending in"}[
-            self.mode
-        ]
+        verb = {
+            "contains": "containing",
+            "prefix": "starting with",
+            "suffix": "ending in",
+            "exact": "exactly",
+        }[self.mode]
         return f"Calls from or to {what} {verb} {shown}"
 
     def span(self, number: str) -> tuple[int, int] | None:
@@ -106,6 +114,8 @@ class NumberQuery:
 
 
 def _find(haystack: str, needle: str, mode: str) -> int | None:
+    if mode == "exact":
+        return 0 if haystack == needle else None
     if mode == "prefix":
         return 0 if haystack.startswith(needle) else None
     if mode == "suffix":

@@ -290,6 +290,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
     },
+    # The Overview's peak concurrency of the last 31 days, computed ahead of the viewers.
+    "warm-peaks": {
+        "task": "calls.tasks.warm_peaks",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
+    },
     "sync-calls": {
         "task": "calls.tasks.sync_calls",
         "schedule": float(SYNC_INTERVAL_SECONDS),
@@ -304,6 +310,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": float(SYNC_INTERVAL_SECONDS)},
     },
 }
+
 CELERY_BEAT_SCHEDULE_FILENAME = str(STATE_DIR / "celerybeat-schedule")
 
 # --- Alerts (calls/alerts/, README: Alerts) ------------------------------------------------

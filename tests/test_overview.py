@@ -126,9 +126,12 @@ def test_live_panel_and_comparisons(client, viewer, traffic):
     today, yesterday, last_week = (t for _, t in panels["comparisons"])
     midnight = timezone.localtime(traffic).replace(hour=0, minute=0, second=0, microsecond=0)
     assert today.calls == Call.objects.filter(start_time__gte=midnight).count()
-    assert yesterday.calls == Call.objects.filter(
-        start_time__gte=midnight - timedelta(days=1), start_time__lt=traffic - timedelta(days=1)
-    ).count()
+    assert (
+        yesterday.calls
+        == Call.objects.filter(
+            start_time__gte=midnight - timedelta(days=1), start_time__lt=traffic - timedelta(days=1)
+        ).count()
+    )
     assert last_week.calls == 0
     answered = Call.objects.filter(start_time__gte=midnight, active_time__isnull=False).count()
     assert today.answered == answered
@@ -215,7 +218,7 @@ def test_hours_and_days_follow_the_viewers_zone(zone, day, hours):
 def test_overview_page_has_a_chart_summary_and_a_table(client, viewer, traffic):
     client.force_login(viewer)
     page = client.get(reverse("calls:overview"), {"period": "24h"}).content.decode()
-    assert page.count("<svg class=\"chart") >= 3
+    assert page.count('<svg class="chart') >= 3
     assert 'id="volume-summary"' in page and "<details><summary>Numbers</summary>" in page
     assert "style=" not in page  # strict CSP: no inline style anywhere
 
@@ -225,3 +228,84 @@ def test_overview_is_first_in_the_navigation(client, viewer):
     page = client.get(reverse("calls:list")).content.decode()
     nav = page[page.index('aria-label="Main"') :]
     assert nav.index(reverse("calls:overview")) < nav.index(f'href="{reverse("calls:list")}"')
+
+
+# --- bounds and bad input ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "start", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00", "1000-01-01T00:00"]
+)
+@pytest.mark.parametrize("page", ["calls:list", "calls:overview"])
+def test_dates_no_database_can_hold_are_a_clear_400(client, viewer, start, page):
+    client.force_login(viewer)
+    response = client.get(reverse(page), {"period": "custom", "start_from": start})
+    assert response.status_code == 400
+    assert b"between 1970 and 9000" in response.content
+
+
+def test_a_range_longer_than_the_overview_covers_is_refused(client, viewer, traffic):
+    client.force_login(viewer)
+    old = timezone.now() - timedelta(days=900)
+    writes.upsert_calls([_call(7000, old)])
+    response = client.get(
+        reverse("calls:overview"), {"period": "custom", "start_from": old.isoformat()}
+    )
+    assert response.status_code == 400
+    assert b"at most 400 days" in response.content
+    # "Any time" is the newest 400 days, and says nothing is wrong.
+    response = client.get(reverse("calls:overview"), {"period": ""})
+    assert response.status_code == 200
+    sel = response.context["panels"]["selection"]
+    assert sel.end - sel.start == figures.MAX_RANGE
+
+
+def test_a_range_before_the_oldest_call_starts_at_the_oldest_call(client, viewer, traffic):
+    client.force_login(viewer)
+    response = client.get(
+        reverse("calls:overview"), {"period": "custom", "start_from": "2001-01-01T00:00:00+00:00"}
+    )
+    assert response.status_code == 200
+    sel = response.context["panels"]["selection"]
+    assert sel.start >= Call.objects.order_by("start_time").first().start_time - timedelta(
+        minutes=15
+    )
+    assert len(response.context["panels"]["volume_table"]) <= 5  # days, not 26 years
+
+
+def test_no_period_is_the_default_one_and_the_form_says_so(client, viewer, traffic):
+    client.force_login(viewer)
+    page = client.get(reverse("calls:overview")).content.decode()
+    assert '<option value="7d" selected>' in page
+
+
+def test_csv_link_keeps_every_filter(client, viewer, traffic):
+    client.force_login(viewer)
+    response = client.get(reverse("calls:overview"), {"csv": "", "period": "24h", "tag": "vip"})
+    assert response.status_code == 200
+    links = re.findall(r'href="\?([^"]*csv=volume)"', response.content.decode())
+    query = parse_qs(unescape(links[0]))
+    assert query["tag"] == ["vip"] and query["period"] == ["24h"]
+
+
+def test_peaks_not_computed_yet_are_shown_as_such_and_warmed_later(
+    client, viewer, traffic, monkeypatch
+):
+    from calls.analytics import concurrency
+
+    client.force_login(viewer)
+    # Requests sweep nothing: every peak waits for the warm-up task.
+    monkeypatch.setitem(concurrency.peaks.__kwdefaults__, "budget", timedelta(0))
+    panels = client.get(reverse("calls:overview"), {"period": "7d"}).context["panels"]
+    assert panels["peaks_pending"] == len(panels["peak_table"])
+    assert concurrency.warm(timezone.now(), days=8, budget=timedelta(days=8)) > 0
+    panels = client.get(reverse("calls:overview"), {"period": "7d"}).context["panels"]
+    assert panels["peaks_pending"] <= 1  # the day in progress may hold the open slot
+    assert panels["peak_max"] >= 1
+
+
+def test_exact_match_finds_the_number_and_not_its_suffix(client, viewer):
+    now = timezone.now()
+    writes.upsert_calls([_call(1, now, frm="+19195550003"), _call(2, now, frm="+4419195550003")])
+    assert _list_count({"q": "+19195550003", "match": "exact"}) == 1
+    assert _list_count({"q": "+19195550003"}) == 2  # auto: the last 10 digits

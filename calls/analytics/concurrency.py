@@ -24,33 +24,60 @@ from calls.models import Call, ConcurrencyPeak
 LOOKBACK = timedelta(hours=24)
 
 
-def peaks(start: datetime, end: datetime, now: datetime) -> dict[datetime, int]:
-    """The peak of every quarter hour that meets [start, end), keyed by its start (UTC)."""
-    first, stop = floor_quarter(start), ceil_quarter(min(end, now))
-    slots = []
-    slot = first
+# A request sweeps at most this much of the calls for peaks not cached yet (newest first):
+# a cold 30-day range at 10M calls is millions of rows. The rest is filled by the warm-up
+# task (every few minutes, WARM_DAYS back) and shown as "not computed yet" meanwhile.
+REQUEST_SWEEP = timedelta(days=2)
+CHUNK = timedelta(days=1)  # one sweep's span: bounds the rows held at once
+WARM_DAYS = 31
+
+
+def _slots(start: datetime, stop: datetime) -> list[datetime]:
+    slots, slot = [], start
     while slot < stop:
         slots.append(slot)
         slot += QUARTER
+    return slots
+
+
+def peaks(
+    start: datetime, end: datetime, now: datetime, *, budget: timedelta = REQUEST_SWEEP
+) -> dict[datetime, int]:
+    """The peak of the quarter hours that meet [start, end), keyed by their start (UTC):
+    cached ones, plus up to `budget` of missing ones swept now (the newest). Slots left
+    out are not computed yet."""
+    first, stop = floor_quarter(start), ceil_quarter(min(end, now))
+    slots = _slots(first, stop)
     if not slots:
         return {}
-    closed_before = floor_quarter(now)
     found = dict(
         ConcurrencyPeak.objects.filter(slot__gte=first, slot__lt=stop).values_list("slot", "peak")
     )
     missing = [s for s in slots if s not in found]
-    if missing:
-        swept = sweep(missing[0], missing[-1] + QUARTER, now)
+    allowed = int(budget / QUARTER)
+    todo = missing[-allowed:] if allowed else []
+    closed_before = floor_quarter(now)
+    while todo:
+        # Contiguous runs of at most CHUNK, so one sweep holds a day of calls at most.
+        run = [todo.pop(0)]
+        while todo and todo[0] == run[-1] + QUARTER and run[-1] + QUARTER - run[0] < CHUNK:
+            run.append(todo.pop(0))
+        swept = sweep(run[0], run[-1] + QUARTER, now)
         ConcurrencyPeak.objects.bulk_create(
-            [
-                ConcurrencyPeak(slot=s, peak=swept[s])
-                for s in missing
-                if s + QUARTER <= closed_before
-            ],
+            [ConcurrencyPeak(slot=s, peak=swept[s]) for s in run if s + QUARTER <= closed_before],
             ignore_conflicts=True,  # another viewer cached the same slots meanwhile
         )
-        found.update({s: swept[s] for s in missing})
+        found.update({s: swept[s] for s in run})
     return found
+
+
+def warm(now: datetime, days: int = WARM_DAYS, budget: timedelta = timedelta(days=7)) -> int:
+    """Compute missing peaks of the last `days`, up to `budget` of them per run (newest
+    first). Returns the quarter hours computed."""
+    start = now - timedelta(days=days)
+    before = ConcurrencyPeak.objects.filter(slot__gte=start).count()
+    peaks(start, now, now, budget=budget)
+    return ConcurrencyPeak.objects.filter(slot__gte=start).count() - before
 
 
 def sweep(start: datetime, end: datetime, now: datetime) -> dict[datetime, int]:

@@ -23,6 +23,7 @@ def number_chart(number: str, sides: list) -> dict:
         end = figures.local_midnight(days[i][0] + timedelta(days=1), zone)
         query = {
             "q": number,
+            "match": "exact",  # the calls this page counts: this number, not its suffix
             "period": "custom",
             "start_from": start.astimezone(zone).isoformat(),
             "start_to": end.astimezone(zone).isoformat(),
@@ -39,7 +40,7 @@ def number_chart(number: str, sides: list) -> dict:
             (
                 label,
                 history["outcomes"].get(key, 0),
-                f"{list_url}?{urlencode({'q': number, 'outcome': key})}",
+                f"{list_url}?{urlencode({'q': number, 'match': 'exact', 'outcome': key})}",
             )
             for key, label in series
             if history["outcomes"].get(key)

@@ -21,6 +21,7 @@ from calls.models import Call
 # A range up to this long is charted per hour; longer ones per day.
 HOURLY_UP_TO = timedelta(hours=48)
 DEFAULT_PERIOD = "7d"
+MAX_RANGE = timedelta(days=400)
 # Top callers and callees are counted over at most this many calls of the range (the
 # newest): an account's whole month is millions of rows to group for a top ten.
 TOP_WINDOW = 20_000
@@ -159,18 +160,27 @@ class Selection:
         return self.end - self.start <= HOURLY_UP_TO
 
 
+class RangeTooLong(ValueError):
+    pass
+
+
 def select(form: CallFilterForm, now: datetime, zone: tzinfo) -> Selection:
-    """The range the filters give, bounded: no period means the default one, an open
-    start means the oldest call, an open end means now."""
-    if not form.cleaned_data.get("period") and not (
-        form.cleaned_data.get("start_from") or form.cleaned_data.get("start_to")
-    ):
-        form.cleaned_data["period"] = DEFAULT_PERIOD
+    """The range the filters give, bounded: an open start is the oldest call (or
+    MAX_RANGE back), an open end is now, a start before the oldest call is moved up to
+    it. A range still longer than MAX_RANGE is refused (RangeTooLong)."""
     start, end = form.window(now)
-    end = min(end or now, now) if end else now
+    end = min(end, now) if end else now
+    first = rollups.earliest()
     if start is None:
-        start = rollups.earliest() or end
-    return Selection(form=form, start=start, end=max(end, start), zone=zone, now=now)
+        start = max(first or end, end - MAX_RANGE)
+    elif first and start < first:
+        start = first  # nothing before the oldest call: no empty years of bars
+    start = min(start, end)
+    if end - start > MAX_RANGE:
+        raise RangeTooLong(
+            f"The overview covers at most {MAX_RANGE.days} days at a time: choose a shorter range."
+        )
+    return Selection(form=form, start=start, end=end, zone=zone, now=now)
 
 
 # --- grouping into the viewer's intervals --------------------------------------------------
@@ -244,16 +254,24 @@ def _bar_of(starts: list[datetime], moment: datetime) -> int | None:
     return lo - 1 if lo else None
 
 
-def peak_per_interval(selection: Selection, bars: list[Interval]) -> list[int]:
+def peak_per_interval(selection: Selection, bars: list[Interval]) -> list[int | None]:
     """The most calls live at once during each bar (all calls: a peak is the account's,
-    whatever the filters)."""
+    whatever the filters); None where a quarter hour's peak is not computed yet."""
     slots = concurrency.peaks(selection.start, selection.end, selection.now)
     starts = [bar.start for bar in bars]
-    result = [0] * len(bars)
-    for slot, peak in slots.items():
-        index = _bar_of(starts, slot)
+    result: list[int | None] = [0] * len(bars)
+    first = rollups.floor_quarter(selection.start)
+    moment = first
+    last = rollups.ceil_quarter(min(selection.end, selection.now))
+    while moment < last:
+        index = _bar_of(starts, moment)
         if index is not None:
-            result[index] = max(result[index], peak)
+            peak = slots.get(moment)
+            if peak is None or result[index] is None:
+                result[index] = None
+            else:
+                result[index] = max(result[index], peak)
+        moment += QUARTER
     return result
 
 
@@ -283,7 +301,8 @@ def live_now() -> dict:
         .first()
     )
     return {
-        "active": counts.get("active", 0) + counts.get("transferring", 0),
+        "active": counts.get("active", 0),
+        "transferring": counts.get("transferring", 0),
         "ringing": counts.get("started", 0),
         "longest": longest,
     }

@@ -234,6 +234,10 @@ def rebuild(connection) -> None:
     else:
         bucket = _sqlite_bucket("start_time")
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Writers wait until the recount commits: one that added a row to a bucket
+            # meanwhile would collide with the recount's plain INSERT.
+            cursor.execute("LOCK TABLE calls_call IN SHARE MODE")
         cursor.execute("DELETE FROM calls_concurrencypeak")
         cursor.execute("DELETE FROM calls_callrollup")
         cursor.execute(

@@ -27,20 +27,30 @@ _RANGE = ("period", "start_from", "start_to", "before", "after", "v", "csv")
 class _Links:
     """Links to slices of the calls list: the overview's filters plus a range and more."""
 
-    def __init__(self, request, selection: figures.Selection):
-        self.base = {k: v for k, v in request.GET.items() if k not in _RANGE and v}
+    def __init__(self, query, selection: figures.Selection):
+        self.base = {k: v for k, v in query.items() if k not in _RANGE and v}
         self.selection = selection
         self.list_url = reverse("calls:list")
 
-    def slice(self, start: datetime | None = None, end: datetime | None = None, **extra) -> str:
+    def slice(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        filtered: bool = True,
+        **extra,
+    ) -> str:
+        """The calls list for a part of the range; `filtered=False` drops the overview's
+        filters (the peaks count every call of the account)."""
         start = max(start or self.selection.start, self.selection.start)
         end = min(end or self.selection.end, self.selection.end)
         query = {
-            **self.base,
+            **(self.base if filtered else {}),
             "period": "custom",
             # With its offset: the repeated hour of a DST change is two different links.
-            "start_from": start.astimezone(self.selection.zone).isoformat(timespec="seconds"),
-            "start_to": end.astimezone(self.selection.zone).isoformat(timespec="seconds"),
+            # isoformat() keeps microseconds where a bound has them (a custom range).
+            "start_from": start.astimezone(self.selection.zone).isoformat(),
+            "start_to": end.astimezone(self.selection.zone).isoformat(),
             **{k: v for k, v in extra.items() if v is not None},
         }
         return f"{self.list_url}?{urlencode(query)}"
@@ -53,25 +63,42 @@ class _Links:
 @login_required
 @vary_on_headers("HX-Request")
 def overview(request: HtmxHttpRequest) -> HttpResponse:
-    form = CallFilterForm(request.GET)
-    context = {**_page_context(request), "form": form}
+    query = request.GET.copy()
+    if not {"period", "start_from", "start_to"} & set(query):
+        query["period"] = figures.DEFAULT_PERIOD  # shown as chosen in the form, too
+    form = CallFilterForm(query)
+    context = {**_page_context(request), "form": form, "range_error": ""}
+    template = "calls/overview.html#panels" if request.htmx else "calls/overview.html"
+    chart = query.get("csv", "")
+    if chart and chart not in CHARTS:
+        return HttpResponse(
+            f"Unknown chart: {', '.join(CHARTS)}.",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
     if not form.is_valid():
-        template = "calls/overview.html#panels" if request.htmx else "calls/overview.html"
         return render(request, template, {**context, "panels": None}, status=400)
-    now = timezone.now()
-    selection = figures.select(form, now, timezone.get_current_timezone())
-    panels = build(request, selection)
-    chart = request.GET.get("csv")
+    # Whole seconds: the drill-down links carry the range's bounds to the second, and
+    # select the very calls the bars count.
+    now = timezone.now().replace(microsecond=0)
+    try:
+        selection = figures.select(form, now, timezone.get_current_timezone())
+    except figures.RangeTooLong as exc:
+        context["range_error"] = str(exc)
+        return render(request, template, {**context, "panels": None}, status=400)
+    panels = build(request, selection, query)
     if chart:
         return _csv(panels, chart)
     context["panels"] = panels
-    template = "calls/overview.html#panels" if request.htmx else "calls/overview.html"
     return render(request, template, context)
 
 
-def build(request, selection: figures.Selection) -> dict:
+CHARTS = ("volume", "peaks", "heatmap", "causes", "directions")
+
+
+def build(request, selection: figures.Selection, query) -> dict:
     """Every panel's figures, shapes and links."""
-    links = _Links(request, selection)
+    links = _Links(query, selection)
     range_totals = figures.totals(selection.rows(group="total"))
     bars = figures.intervals(selection)
     per_bar = figures.by_interval(selection.rows(group="hour" if selection.hourly else "day"), bars)
@@ -86,9 +113,9 @@ def build(request, selection: figures.Selection) -> dict:
     peaks = figures.peak_per_interval(selection, bars)
     peak_chart = charts.stacked(
         labels,
-        [{"peak": p} for p in peaks],
+        [{"peak": p or 0} for p in peaks],
         [("peak", "calls at once")],
-        lambda i, key: links.slice(bars[i].start, bars[i].end),
+        lambda i, key: links.slice(bars[i].start, bars[i].end, filtered=False),
     )
     grid = figures.heatmap(selection.rows(group="heat"), selection.zone)
     heat = charts.heat(grid, lambda day, hour: links.slice(weekday=day + 1, hour=hour))
@@ -112,7 +139,7 @@ def build(request, selection: figures.Selection) -> dict:
         "series": series,
         "peaks": peak_chart,
         "peak_table": list(zip(bars, peaks, strict=True)),
-        "peak_max": max(peaks, default=0),
+        "peak_max": max((p for p in peaks if p is not None), default=0),
         "heat": heat,
         "volume_title": f"Calls per {'hour' if selection.hourly else 'day'} by outcome",
         "peaks_title": f"Peak concurrent calls per {'hour' if selection.hourly else 'day'}",
@@ -121,7 +148,11 @@ def build(request, selection: figures.Selection) -> dict:
             for bar, counts in zip(bars, per_bar, strict=True)
         ],
         "series_labels": [label for _, label in series],
-        "peak_rows": [(bar.label, [peak]) for bar, peak in zip(bars, peaks, strict=True)],
+        "peak_rows": [
+            (bar.label, ["—" if peak is None else peak])
+            for bar, peak in zip(bars, peaks, strict=True)
+        ],
+        "peaks_pending": sum(1 for p in peaks if p is None),
         "peak_labels": ["Peak"],
         "hour_labels": [f"{h:02d}" for h in range(24)],
         "heat_rows": [(charts.DAYS[d], grid[d]) for d in range(7)],
@@ -131,7 +162,7 @@ def build(request, selection: figures.Selection) -> dict:
         "links": links,
         "list_url": links.slice(),
         "per": "hour" if selection.hourly else "day",
-        "csv_query": urlencode({**dict(request.GET.items()), "csv": ""})[:-1],
+        "csv_query": urlencode({k: v for k, v in query.items() if k != "csv"}),
     }
 
 
@@ -148,7 +179,9 @@ def _csv(panels: dict, chart: str) -> HttpResponse:
     elif chart == "peaks":
         writer.writerow(["start", "end", "peak_concurrent_calls"])
         for bar, peak in panels["peak_table"]:
-            writer.writerow([bar.start.isoformat(), bar.end.isoformat(), peak])
+            writer.writerow(
+                [bar.start.isoformat(), bar.end.isoformat(), "" if peak is None else peak]
+            )
     elif chart == "heatmap":
         writer.writerow(["weekday", *[f"{h:02d}" for h in range(24)]])
         for day, values in panels["heat_rows"]:
@@ -157,16 +190,10 @@ def _csv(panels: dict, chart: str) -> HttpResponse:
         writer.writerow(["hangup_cause", "calls"])
         for bar in panels["causes"]:
             writer.writerow([_csv_safe(bar.label), bar.value])
-    elif chart == "directions":
+    else:  # directions (the view checked the name)
         writer.writerow(["direction", "calls"])
         for bar in panels["directions"]:
             writer.writerow([bar.label, bar.value])
-    else:
-        return HttpResponse(
-            "Unknown chart: volume, peaks, heatmap, causes or directions.",
-            status=400,
-            content_type="text/plain; charset=utf-8",
-        )
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="overview-{chart}.csv"'
     return response

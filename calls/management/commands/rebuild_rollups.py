@@ -33,7 +33,8 @@ class Command(BaseCommand):
         now = timezone.now()
         first = rollups.earliest()
         if first and peak_days > 0:
-            concurrency.peaks(max(first, now - timedelta(days=peak_days)), now, now)
+            start = max(first, now - timedelta(days=peak_days))
+            concurrency.peaks(start, now, now, budget=now - start)
         self.stdout.write(
             f"Rollups recounted in {counted:.1f} s; concurrency peaks of the last "
             f"{peak_days} days in {time.monotonic() - started - counted:.1f} s"
