@@ -288,3 +288,39 @@ def test_history_page_and_bad_cursor(users):
     assert client.get(reverse("alerts:history") + "?before=garbage").status_code == 400
     partial = client.get(reverse("alerts:history"), headers={"HX-Request": "true"})
     assert "<html" not in partial.content.decode()
+
+
+@pytest.mark.parametrize("value", ["²", "9" * 5000, "0", "-3", str(2**63), "12abc", "١٢"])
+def test_history_rule_that_is_no_rule_number_is_a_400_never_a_500(users, value):
+    rule = firing_rule()
+    client = Client()
+    client.force_login(users[VIEWER])
+    response = client.get(reverse("alerts:history"), {"rule": value})
+    if value == "١٢":  # Arabic-Indic digits are the number 12: no such rule, no alert
+        assert response.status_code == 200
+        assert f'id="alert-{rule.alert_id}"' not in response.content.decode()
+        return
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert 'role="alert"' in body and "showing every rule" in body
+    assert f'id="alert-{rule.alert_id}"' in body  # everyone's history, as it says
+
+
+def test_history_of_one_rule(users):
+    rule, other = firing_rule(), firing_rule()
+    client = Client()
+    client.force_login(users[VIEWER])
+    response = client.get(reverse("alerts:history"), {"rule": str(rule.pk)})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert f'id="alert-{rule.alert_id}"' in body and f'id="alert-{other.alert_id}"' not in body
+    assert f"?rule={rule.pk}" in body  # the refresh keeps the filter
+
+
+@pytest.mark.parametrize("value", ["²", "9" * 5000, str(2**63), "-1", "x"])
+def test_rule_form_ignores_a_view_that_is_no_view_number(users, value):
+    client = Client()
+    client.force_login(users[ADMIN])
+    response = client.get(reverse("alerts:create"), {"view": value})
+    assert response.status_code == 200
+    assert "<form" in response.content.decode()

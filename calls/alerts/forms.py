@@ -349,6 +349,32 @@ class SavedViewForm(forms.Form):
         return kept.urlencode()
 
 
+# The largest primary key (BigAutoField): a bigger number is no row, and no database
+# takes it as a parameter.
+MAX_ID = 2**63 - 1
+
+
+class HistoryFilterForm(forms.Form):
+    """The history page's query string: one rule's alerts, or everyone's."""
+
+    rule = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_ID,
+        error_messages={
+            "invalid": "The rule is a number; showing every rule.",
+            "min_value": "No such rule; showing every rule.",
+            "max_value": "No such rule; showing every rule.",
+        },
+    )
+
+
+class FromViewForm(forms.Form):
+    """The rule form's `?view=`: the saved view to scope a new rule by (ignored if bad)."""
+
+    view = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+
+
 SILENCE_CHOICES = [
     ("15", "15 minutes"),
     ("60", "1 hour"),

@@ -16,7 +16,15 @@ from django.views.decorators.vary import vary_on_headers
 
 from calls import actions, pagination
 from calls.alerts import evaluate, metrics
-from calls.alerts.forms import TEMPLATES, RuleForm, SavedViewForm, SilenceForm, template_initial
+from calls.alerts.forms import (
+    TEMPLATES,
+    FromViewForm,
+    HistoryFilterForm,
+    RuleForm,
+    SavedViewForm,
+    SilenceForm,
+    template_initial,
+)
 from calls.alerts.models import Alert, Delivery, DeliveryAttempt, Rule, SavedView
 from calls.views import HtmxHttpRequest, _page_context
 
@@ -153,9 +161,10 @@ def rule_create(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "GET":
         initial = {"time_zone": timezone.get_current_timezone_name()}
         initial.update(template_initial(request.GET.get("template", "")))
-        view_id = request.GET.get("view", "")
-        if view_id.isdigit():
-            view = _visible_views(user).filter(pk=int(view_id)).first()
+        asked = FromViewForm(request.GET)
+        view_id = asked.cleaned_data["view"] if asked.is_valid() else None
+        if view_id is not None:
+            view = _visible_views(user).filter(pk=view_id).first()
             if view is not None:
                 initial.setdefault("name", f"Calls in “{view.name}”")
                 initial["view"] = view.pk
@@ -222,7 +231,8 @@ def rule_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def history(request: HtmxHttpRequest) -> HttpResponse:
     before = request.GET.get("before", "")
-    rule_id = request.GET.get("rule", "")
+    form = HistoryFilterForm(request.GET)
+    rule_id = form.cleaned_data["rule"] if form.is_valid() else None
     alerts = Alert.objects.prefetch_related(
         Prefetch(
             "deliveries",
@@ -231,17 +241,20 @@ def history(request: HtmxHttpRequest) -> HttpResponse:
             ),
         )
     )
-    if rule_id.isdigit():
-        alerts = alerts.filter(rule_id=int(rule_id))
-    status = 200
+    if rule_id is not None:
+        alerts = alerts.filter(rule_id=rule_id)
+    bad_cursor = False
     try:
         page = pagination.keyset_page(alerts, "started_at", before=before, size=HISTORY_PAGE)
     except pagination.BadCursor:
-        page, status = pagination.keyset_page(alerts, "started_at", size=HISTORY_PAGE), 400
+        page, bad_cursor = pagination.keyset_page(alerts, "started_at", size=HISTORY_PAGE), True
     query = QueryDict(mutable=True)
-    if rule_id.isdigit():
-        query["rule"] = rule_id
-    context = _context(request, page=page, base_query=query.urlencode(), bad_cursor=status == 400)
+    if rule_id is not None:
+        query["rule"] = str(rule_id)
+    context = _context(
+        request, page=page, base_query=query.urlencode(), form=form, bad_cursor=bad_cursor
+    )
+    status = 400 if bad_cursor or form.errors else 200
     template = "alerts/history.html#history-table" if request.htmx else "alerts/history.html"
     return render(request, template, context, status=status)
 
