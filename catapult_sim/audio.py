@@ -133,12 +133,31 @@ def _tiled(unit: bytes, start: int, end: int) -> bytes:
     return joined[start - offset : end - offset + 1]
 
 
+# Every file here is far smaller than this many bytes: a position written with more digits
+# is past the end whatever its value. Such a number is never converted (Python refuses
+# int() of a string longer than 4300 digits, and a long one costs time).
+BEYOND = 10**18
+
+
+def _position(digits: str) -> int:
+    digits = digits.lstrip("0") or "0"
+    return BEYOND if len(digits) > len(str(BEYOND)) - 1 else int(digits)
+
+
+def _order(digits: str) -> tuple[int, str]:
+    """A sort key of a decimal number of any length, without converting it."""
+    digits = digits.lstrip("0") or "0"
+    return len(digits), digits
+
+
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
     """The one byte range a `Range` header asks for, as (start, end) inclusive.
 
     None: no usable Range header, so the whole file is sent (a header that does not
     parse, or asks for several ranges, is ignored, as RFC 9110 allows).
     "unsatisfiable": a well-formed range that lies outside the file (answered 416).
+    Numbers of any length are read as RFC 9110 says, not refused: a start of 5000 digits
+    lies past the end (416), an end or a suffix that long means "to the end" / "all".
     """
     if not header:
         return None
@@ -149,14 +168,14 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
     if not first and not last:
         return None
     if not first:  # a suffix: the last N bytes
-        length = int(last)
+        length = _position(last)
         if length == 0:
             return "unsatisfiable"
         return max(0, size - length), size - 1
-    start = int(first)
-    if last and int(last) < start:
+    if last and _order(last) < _order(first):
         return None  # invalid: ignored
+    start = _position(first)
     if start >= size:
         return "unsatisfiable"
-    end = int(last) if last else size - 1
+    end = _position(last) if last else size - 1
     return start, min(end, size - 1)

@@ -76,6 +76,34 @@ def test_an_unsatisfiable_range_is_416_and_a_malformed_one_is_ignored(manual_api
         assert ignored.status_code == 200 and len(ignored.content) == size, header
 
 
+def test_range_numbers_of_any_length_are_answered_never_a_500(manual_api, manual_sim):
+    recording = _record(manual_api, manual_sim, 3)
+    whole = manual_api.get(recording["media"]).content
+    size = len(whole)
+    huge = "9" * 5000
+    start = manual_api.get(recording["media"], headers={"Range": f"bytes={huge}-"})
+    assert start.status_code == 416 and start.headers["Content-Range"] == f"bytes */{size}"
+    end = manual_api.get(recording["media"], headers={"Range": f"bytes=10-{huge}"})
+    assert end.status_code == 206 and end.content == whole[10:]
+    suffix = manual_api.get(recording["media"], headers={"Range": f"bytes=-{huge}"})
+    assert suffix.status_code == 206 and suffix.content == whole
+    padded = manual_api.get(recording["media"], headers={"Range": f"bytes={'0' * 5000}5-9"})
+    assert padded.status_code == 206 and padded.content == whole[5:10]
+    backwards = manual_api.get(recording["media"], headers={"Range": f"bytes={huge}-{'9' * 30}"})
+    assert backwards.status_code == 200 and backwards.content == whole  # ignored
+
+
+def test_parse_range_caps_long_numbers():
+    assert audio.parse_range("bytes=" + "1" * 19 + "-", 100) == "unsatisfiable"
+    assert audio.parse_range("bytes=" + "9" * 5000 + "-", 100) == "unsatisfiable"
+    assert audio.parse_range("bytes=0-" + "9" * 5000, 100) == (0, 99)
+    assert audio.parse_range("bytes=" + "9" * 18 + "-", 100) == "unsatisfiable"
+    assert audio.parse_range("bytes=2-" + "9" * 40, 100) == (2, 99)
+    assert audio.parse_range("bytes=-" + "9" * 40, 100) == (0, 99)
+    assert audio.parse_range("bytes=-" + "0" * 40, 100) == "unsatisfiable"
+    assert audio.parse_range("bytes=" + "0" * 40 + "-" + "0" * 39 + "3", 100) == (0, 3)
+
+
 def test_an_hour_long_file_is_never_held_in_memory():
     # 57.6 MB if it were materialised; a slice near its end costs only the slice.
     file = audio.for_recording("rec-long", "wav", 3_600_000)
