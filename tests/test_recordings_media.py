@@ -2,12 +2,17 @@
 behind our login and role checks, audited once per playback start, no secret ever shown."""
 
 import base64
+import gzip
 import io
 import logging
+import threading
 import wave
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from calls.catapult import CatapultClient
 from calls.models import AuditEntry
 from calls.recordings import media, store
 from calls.recordings.models import PlaybackSettings, Recording
@@ -246,3 +251,82 @@ def test_the_media_family_spends_its_own_budget(client, operator, rec, settings)
     limiter = RateLimiter(redis_client(), 1)
     assert limiter.spent("media") == {"action": 1}
     assert limiter.spent("calls") == {}
+
+
+class Upstream:
+    """A media server answering as the simulator cannot: it gzips whatever it serves when
+    the request accepts gzip (as a proxy in front of an API may), or it answers every
+    request 206 without a Content-Range. Records each request's headers."""
+
+    FILE = bytes(range(256)) * 64  # compresses well: the sizes differ a lot
+
+    def __init__(self, *, no_content_range: bool = False):
+        upstream = self
+        self.seen: list[dict] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                upstream.seen.append(dict(self.headers))
+                body, extra = upstream.FILE, {}
+                if "gzip" in self.headers.get("Accept-Encoding", ""):
+                    body, extra = gzip.compress(body), {"Content-Encoding": "gzip"}
+                self.send_response(206 if no_content_range else 200)
+                self.send_header("Content-Type", "audio/wav")
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_media_is_asked_for_unencoded_so_its_length_is_the_bytes_sent():
+    with Upstream() as upstream:
+        api = CatapultClient(upstream.url, "u-test", "t", "s")
+        stream = api.open_media("c-1-1.wav")
+        data = b"".join(stream.chunks())
+        stream.close()
+    assert upstream.seen[0]["Accept-Encoding"] == "identity"
+    assert int(stream.headers["Content-Length"]) == len(data) == len(Upstream.FILE)
+    assert data == Upstream.FILE
+
+
+def test_a_206_without_content_range_is_a_502_not_an_empty_header(client, operator, settings):
+    assert media.plan(206, {"Content-Length": "10"}, None, "wav").status == 502
+    bogus = media.plan(206, {"Content-Range": "bytes oops"}, None, "wav")
+    assert bogus.status == 502 and bogus.problem
+    good = media.plan(206, {"Content-Range": "bytes 0-9/100", "Content-Length": "10"}, None, "")
+    assert good.status == 206 and good.headers["Content-Range"] == "bytes 0-9/100"
+    with Upstream(no_content_range=True) as upstream:
+        settings.CATAPULT_BASE_URL = upstream.url
+        settings.CATAPULT_USER_ID = "u-test"
+        now = datetime(2026, 3, 1, tzinfo=UTC)
+        rec = Recording.objects.create(
+            catapult_id="rec-partial",
+            state=Recording.State.COMPLETE,
+            start_time=now,
+            media_url=f"{upstream.url}/v1/users/u-test/media/c-partial-1.wav",
+            file_format="wav",
+            first_seen_at=now,
+            updated_at=now,
+        )
+        client.force_login(operator)
+        response = client.get(url(rec), HTTP_RANGE="bytes=0-99")
+    assert response.status_code == 502
+    assert "Content-Range" not in response
+    assert "without saying which part" in response.content.decode()
+    assert AuditEntry.objects.get().outcome == AuditEntry.Outcome.FAILED

@@ -40,6 +40,8 @@ AUDIT_REPEAT_SECONDS = 10
 CHUNK_BYTES = 64 * 1024
 CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg"}
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# What a 206 must say it holds (RFC 9110: one range, the total possibly unknown).
+_CONTENT_RANGE = re.compile(r"^bytes \d{1,18}-\d{1,18}/(\d{1,18}|\*)$")
 _MEDIA_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
 
@@ -156,12 +158,14 @@ def audit(user, rec: Recording, action: str, outcome: str, message: str, **extra
 @dataclass
 class Plan:
     """What to send the browser for one upstream answer: status, headers, and how many
-    bytes of the upstream body to skip and to pass (None: all of it)."""
+    bytes of the upstream body to skip and to pass (None: all of it). `problem`: the
+    upstream answer cannot be passed on (the view answers 502 with it)."""
 
     status: int
     headers: dict
     skip: int = 0
     length: int | None = None
+    problem: str = ""
 
 
 def plan(upstream_status: int, upstream: dict, wanted: ByteRange | None, fmt: str) -> Plan:
@@ -175,7 +179,18 @@ def plan(upstream_status: int, upstream: dict, wanted: ByteRange | None, fmt: st
         total = upstream.get("Content-Range", "")
         return Plan(416, {"Content-Range": total} if total.startswith("bytes */") else {}, 0, 0)
     if upstream_status == 206:
-        headers["Content-Range"] = upstream.get("Content-Range", "")
+        content_range = upstream.get("Content-Range", "").strip()
+        if not _CONTENT_RANGE.match(content_range):
+            # Part of the file, but which part is not said: nothing a player can use.
+            return Plan(
+                502,
+                {},
+                0,
+                0,
+                problem="The API sent part of the recording without saying which part "
+                "(no valid Content-Range)",
+            )
+        headers["Content-Range"] = content_range
         if size is not None:
             headers["Content-Length"] = str(size)
         return Plan(206, headers, 0, size)

@@ -153,6 +153,11 @@ def recording_media(request: HttpRequest, catapult_id: str) -> HttpResponse:
     if plan.status == 416:
         stream.close()
         return HttpResponse(status=416, headers=plan.headers)
+    if plan.problem:
+        stream.close()
+        if audited:
+            media.audit(user, rec, action, AuditEntry.Outcome.FAILED, plan.problem)
+        return _plain(502, f"The recording could not be fetched: {plan.problem}.")
     if audited:
         outcome = AuditEntry.Outcome.ACCEPTED
         media.audit(user, rec, action, outcome, "Sent", status=stream.status)
