@@ -7,6 +7,7 @@ the test's moment by the helpers below, as if it had happened then.
 """
 
 import base64
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -228,6 +229,47 @@ def test_api_down_fires_and_resolves_when_it_answers_again(sim, fast_sync):
     evaluate.run(t0 + timedelta(minutes=19))
     assert state_of(rule) == Rule.State.OK and rule.value == 0
     assert notices(rule) == ["firing", "reminder", "resolved"]
+
+
+def test_api_down_stays_firing_while_redis_cannot_be_read(sim, fast_sync, settings):
+    sim.preload(3)
+    sync.run_cycle()
+    rule = rule_from_template("api_down")
+    quiet = rule_from_template("api_down", name="API down, quiet")
+    t0 = timezone.now()
+    sim.faults.add("error", count=None, status=503)
+    assert sync.run_cycle().outcome == SyncRun.Outcome.FAILED
+    Rule.objects.filter(pk=quiet.pk).update(enabled=False)
+    evaluate.run(t0 + timedelta(minutes=3))
+    assert state_of(rule) == Rule.State.FIRING and notices(rule) == ["firing"]
+    value = rule.value
+    Rule.objects.filter(pk=quiet.pk).update(enabled=True)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    summary = evaluate.run(t0 + timedelta(minutes=4))
+    # Not "0 minutes down": nothing is known, so nothing resolves and nothing fires.
+    assert state_of(rule) == Rule.State.FIRING and rule.value == value
+    assert notices(rule) == ["firing"]
+    assert state_of(quiet) == Rule.State.NO_DATA and quiet.value is None
+    assert len(summary.errors) == 2 and "Redis unreachable" in summary.errors[0]
+
+
+def test_a_metric_that_raises_is_logged_and_the_other_rules_are_evaluated(monkeypatch, caplog):
+    def broken(reader, rule, start, end):
+        raise ZeroDivisionError("division by zero")
+
+    spec = metrics.METRICS["sync_lag"]
+    monkeypatch.setitem(metrics.METRICS, "sync_lag", dataclasses.replace(spec, fn=broken))
+    bad = rule_from_template("sync_behind")
+    good = rule_from_template(
+        "stuck", name="Always", metric="call_count", param=None, window_minutes=5, threshold=-1
+    )
+    summary = evaluate.run(timezone.now())
+    assert state_of(good) == Rule.State.FIRING and notices(good) == ["firing"]
+    assert state_of(bad) == Rule.State.NO_DATA and bad.evaluated_at is not None
+    assert summary.errors == ["Sync behind: unexpected ZeroDivisionError"]
+    (record,) = [r for r in caplog.records if r.exc_info]
+    assert record.getMessage() == f"Alert rule {bad.pk} could not be measured"
+    assert record.exc_info[0] is ZeroDivisionError
 
 
 def test_sync_behind_fires_and_resolves(sim, fast_sync):

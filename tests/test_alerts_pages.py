@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from calls.alerts import evaluate
+from calls.alerts import evaluate, metrics
 from calls.alerts.models import Alert, Rule, SavedView
 from calls.roles import ADMIN, OPERATOR, VIEWER
 from tests.conftest import make_user
@@ -272,7 +272,8 @@ def test_make_a_rule_from_a_view(users):
     }
     assert client.post(reverse("alerts:create"), data).status_code == 302
     rule = Rule.objects.get(name="Sales calls")
-    assert rule.view_name == "Sales inbound" and rule.view_query == view.query
+    # Copied without its time range: the rule's window says when.
+    assert rule.view_name == "Sales inbound" and rule.view_query == "direction=in&tag=sales"
     view.delete()  # the rule keeps its copy of the filters
     evaluate.run(timezone.now())
     rule.refresh_from_db()
@@ -324,3 +325,68 @@ def test_rule_form_ignores_a_view_that_is_no_view_number(users, value):
     response = client.get(reverse("alerts:create"), {"view": value})
     assert response.status_code == 200
     assert "<form" in response.content.decode()
+
+
+def test_a_view_copied_into_a_rule_drops_the_viewers_weekday_and_hour(users):
+    admin = users[ADMIN]
+    view = SavedView.objects.create(
+        name="Monday mornings",
+        query="direction=in&weekday=1&hour=9&period=24h",
+        owner=admin,
+        created_at=timezone.now(),
+    )
+    client = Client()
+    client.force_login(admin)
+    data = {
+        **VALID_RULE,
+        "name": "Inbound",
+        "metric": "call_count",
+        "view": str(view.pk),
+        "param": "",
+        "op": "below",
+        "threshold": "1",
+        "hold_minutes": "0",
+    }
+    assert client.post(reverse("alerts:create"), data).status_code == 302
+    rule = Rule.objects.get(name="Inbound")
+    assert rule.view_query == "direction=in"
+    # A rule copied before keeps them in its query; the evaluation ignores them too.
+    form = metrics.view_form("direction=in&weekday=1&hour=9")
+    assert form.cleaned_data["weekday"] is None and form.cleaned_data["hour"] is None
+
+
+def test_deleting_a_firing_rule_tells_its_receivers_it_ended(users):
+    now = timezone.now()
+    rule = make_rule(
+        name="Always",
+        metric="call_count",
+        param=None,
+        window_minutes=5,
+        threshold=-1,
+        emails="oncall@example.com",
+    )
+    evaluate.run(now)
+    rule.refresh_from_db()
+    assert rule.firing
+    alert_id = rule.alert_id
+    client = Client()
+    client.force_login(users[ADMIN])
+    assert client.post(reverse("alerts:delete", args=[rule.pk])).status_code == 302
+    assert not Rule.objects.filter(pk=rule.pk).exists()
+    alert = Alert.objects.get(pk=alert_id)
+    assert alert.resolved_at is not None and alert.rule_name == "Always"
+    kinds = list(alert.deliveries.order_by("created_at", "id").values_list("kind", flat=True))
+    assert kinds == ["firing", "resolved"]
+    resolved = alert.deliveries.get(kind="resolved")
+    assert resolved.payload["state"] == "resolved" and resolved.status == "pending"
+    assert resolved.payload["summary"].startswith("[RESOLVED] Always")
+    assert client.post(reverse("alerts:delete", args=[rule.pk])).status_code == 404
+
+
+def test_deleting_a_rule_that_never_notified_sends_nothing(users):
+    rule = firing_rule()  # no destination: nobody was told it fired
+    client = Client()
+    client.force_login(users[ADMIN])
+    assert client.post(reverse("alerts:delete", args=[rule.pk])).status_code == 302
+    alert = Alert.objects.get(rule_name=rule.name)
+    assert alert.resolved_at is not None and not alert.deliveries.exists()

@@ -97,8 +97,13 @@ def _evaluate(now: datetime) -> Summary:
                 value = metrics.measure(reader, rule)
             except (DatabaseError, ValueError) as exc:
                 error = f"{rule.name}: {exc}"
-                summary.errors.append(error)
                 log.warning("Alert rule %s could not be measured: %s", rule.pk, exc)
+            except Exception as exc:
+                # A bug in one metric must not stop the other rules from being evaluated.
+                error = f"{rule.name}: unexpected {type(exc).__name__}"
+                log.exception("Alert rule %s could not be measured", rule.pk)
+            if error:
+                summary.errors.append(error)
         outcome = step(rule.pk, value, now, error=bool(error))
         if outcome:
             getattr(summary, outcome).append(rule.pk)
@@ -194,6 +199,25 @@ def step(rule_id: int, value: float | None, now: datetime, *, error: bool = Fals
         rule.evaluated_at = now
         rule.save(update_fields=["state", "value", "evaluated_at", "pending_since", "alert"])
     return outcome
+
+
+def delete_rule(rule_id: int, now: datetime | None = None) -> bool:
+    """Delete a rule; its open alert resolves first, with the resolved notification (sent
+    only if the firing one was, as in step), so receivers hear it ended. Its alerts stay
+    in the history under its name. Returns whether there was a rule."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        rule = Rule.objects.select_for_update().filter(pk=rule_id).first()
+        if rule is None:
+            return False
+        alert = Alert.objects.filter(pk=rule.alert_id, resolved_at__isnull=True).first()
+        if alert is not None:
+            alert.resolved_at = now
+            alert.save(update_fields=["resolved_at"])
+            if alert.deliveries.exists():
+                notify.queue(rule, alert, Delivery.Kind.RESOLVED, now)
+        rule.delete()
+    return True
 
 
 def acknowledge(rule: Rule, username: str, now: datetime | None = None) -> Alert | None:

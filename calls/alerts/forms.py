@@ -163,7 +163,8 @@ class RuleForm(forms.ModelForm):
         label="Saved view",
         queryset=SavedView.objects.none(),
         required=False,
-        help_text="Its filters (not its time range) are copied into the rule.",
+        help_text="Its filters are copied into the rule (not its time range, day of the "
+        "week or hour: the rule's window and hours say when).",
     )
 
     class Meta:
@@ -309,7 +310,7 @@ class RuleForm(forms.ModelForm):
         rule = super().save(commit=False)
         view = self.cleaned_data.get("view")
         if view is not None:
-            rule.view_name, rule.view_query = view.name, view.query
+            rule.view_name, rule.view_query = view.name, metrics.rule_query(view.query)
         if commit:
             rule.save()
         return rule

@@ -27,6 +27,17 @@ from calls.models import Call, CallbackEvent, SyncRun, SyncState
 
 # Filters of a saved view that a rule's window replaces: the window says when.
 _TIME_FILTERS = ("period", "start_from", "start_to", "before", "after")
+# Filters a rule cannot keep: the viewer's day of the week and hour are in the viewer's
+# time zone, and the worker would judge them in its own. (A rule has its own hours.)
+_VIEWER_CLOCK_FILTERS = ("weekday", "hour")
+NOT_COPIED = _TIME_FILTERS + _VIEWER_CLOCK_FILTERS
+
+
+class Unmeasurable(ValueError):
+    """What a metric reads could not be read now (not "no data": the evaluation treats it
+    as a failed measurement, so a firing rule stays firing)."""
+
+
 _FAILED_STATES = ("rejected", "error")
 
 
@@ -116,15 +127,22 @@ def _scope_key(rule) -> tuple:
     return (rule.number, rule.direction, rule.tag, rule.view_query)
 
 
+def rule_query(query: str) -> str:
+    """A saved view's query string as a rule keeps it: without the filters a rule cannot
+    mean (NOT_COPIED)."""
+    data = QueryDict(query, mutable=True)
+    for name in NOT_COPIED:
+        data.pop(name, None)
+    return data.urlencode()
+
+
 def view_form(query: str):
-    """A saved view's filters as a bound, validated CallFilterForm, its time filters left
-    out; None when they no longer validate."""
+    """A saved view's filters as a bound, validated CallFilterForm, without the filters a
+    rule cannot mean (also for rules copied before they were dropped at copy time); None
+    when they no longer validate."""
     from calls.filters import CallFilterForm
 
-    data = QueryDict(query, mutable=True)
-    for name in _TIME_FILTERS:
-        data.pop(name, None)
-    form = CallFilterForm(data)
+    form = CallFilterForm(QueryDict(rule_query(query)))
     return form if form.is_valid() else None
 
 
@@ -329,6 +347,9 @@ def rate_limited(reader: Reader, rule, start: datetime, end: datetime) -> float 
 )
 def api_down(reader: Reader, rule, start: datetime, end: datetime) -> float | None:
     seen = reader.api_health()
+    if not seen.known:
+        # Redis is unreachable: nothing is known of the API (not "it answers").
+        raise Unmeasurable("the API's health could not be read (Redis unreachable)")
     if seen.last_failure is None:
         return 0.0
     if seen.last_ok is not None and seen.last_ok >= seen.last_failure:

@@ -7,7 +7,7 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch, Q
-from django.http import HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import Http404, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -213,13 +213,8 @@ def _after_save(request) -> HttpResponse:
 @login_required
 @admin_only
 def rule_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    rule = get_object_or_404(Rule, pk=pk)
-    # Its alerts stay in the history under the rule's name.
-    if rule.alert_id:
-        Alert.objects.filter(pk=rule.alert_id, resolved_at__isnull=True).update(
-            resolved_at=timezone.now()
-        )
-    rule.delete()
+    if not evaluate.delete_rule(pk):
+        raise Http404("No such rule.")
     return _after_save(request)
 
 

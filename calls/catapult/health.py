@@ -21,6 +21,8 @@ class Health:
     last_ok: float | None  # epoch seconds of the last 2xx answer
     last_failure: float | None  # epoch seconds of the last request that failed
     last_error: str
+    # False when Redis could not be read: then nothing above is known (not "all fine").
+    known: bool = True
 
     def down(self, after_seconds: float, now: float | None = None) -> bool:
         """No success for `after_seconds`, and a failure since the last success."""
@@ -65,7 +67,7 @@ def read(client: redis.Redis) -> Health:
     try:
         raw = {k.decode(): v.decode() for k, v in client.hgetall(KEY).items()}
     except redis.RedisError:
-        raw = {}
+        return Health(last_ok=None, last_failure=None, last_error="", known=False)
     return Health(
         last_ok=float(raw["ok"]) if "ok" in raw else None,
         last_failure=float(raw["failure"]) if "failure" in raw else None,
