@@ -336,6 +336,12 @@ ALERT_WEBHOOK_SECRETS = {
     for name, value in os.environ.items()
     if re.fullmatch(r"ALERT_WEBHOOK_SECRET(_[A-Z0-9_]{1,40})?", name) and value.strip()
 }
+# Hosts a webhook may reach although they resolve to a loopback, private or link-local
+# address (a receiver on this machine or the local network); every other such address
+# is refused when sending. Comma-separated host names or addresses, as in the URLs.
+ALERT_WEBHOOK_ALLOW_HOSTS = [
+    host.lower().strip("[]").rstrip(".") for host in env_list("ALERT_WEBHOOK_ALLOW_HOSTS", [])
+]
 # Where this dashboard is reached, for the links in notifications (else a path only).
 DASHBOARD_URL = env_url("DASHBOARD_URL", "")
 

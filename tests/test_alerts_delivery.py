@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import redis
+import requests
 from django.test import Client
 from django.utils import timezone
 
@@ -40,9 +41,9 @@ class WebhookReceiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 timestamp = self.headers.get("X-Dashboard-Timestamp", "")
-                expected = hmac.new(
-                    receiver.secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256
-                ).hexdigest()
+                delivery = self.headers.get("X-Dashboard-Delivery", "")
+                signed = f"{timestamp}.{delivery}.".encode() + body
+                expected = hmac.new(receiver.secret.encode(), signed, hashlib.sha256).hexdigest()
                 given = self.headers.get("X-Dashboard-Signature", "")
                 verified = hmac.compare_digest(given, f"sha256={expected}") and (
                     abs(time.time() - int(timestamp or 0)) < 300
@@ -51,6 +52,8 @@ class WebhookReceiver:
                 receiver.requests.append(
                     {
                         "body": json.loads(body),
+                        "raw": body,
+                        "headers": dict(self.headers),
                         "verified": verified,
                         "answered": 500 if failing else 204,
                     }
@@ -96,6 +99,8 @@ def firing_rule(**destinations) -> tuple[Rule, Alert]:
 @pytest.fixture
 def secrets(settings):
     settings.ALERT_WEBHOOK_SECRETS = {SECRET_NAME: SECRET}
+    # The receivers here listen on loopback, which is refused unless allowed.
+    settings.ALERT_WEBHOOK_ALLOW_HOSTS = ["127.0.0.1"]
     settings.ALERT_DELIVERY_BACKOFF_SECONDS = 1.0
     return settings
 
@@ -195,7 +200,11 @@ def test_unreachable_webhook_is_a_recorded_failure(secrets):
 def test_webhook_retries_through_a_real_celery_worker(secrets, start_worker):  # noqa: F811
     with WebhookReceiver(SECRET, fail_first=1) as hook:
         start_worker(
-            **{SECRET_NAME: SECRET, "ALERT_DELIVERY_BACKOFF_SECONDS": "0.5"},
+            **{
+                SECRET_NAME: SECRET,
+                "ALERT_DELIVERY_BACKOFF_SECONDS": "0.5",
+                "ALERT_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+            },
         )
         rule, alert = firing_rule(webhook_url=hook.url, webhook_secret_env=SECRET_NAME)
         delivery = Delivery.objects.get(alert=alert)
@@ -218,3 +227,49 @@ def test_sweep_requeues_a_delivery_whose_task_was_lost(secrets, redis_url):
         assert queue.llen("celery") == 1
     finally:
         queue.delete("celery")  # no worker here: leave nothing for another test's
+
+
+@pytest.mark.django_db
+def test_a_captured_request_cannot_be_replayed_as_another_delivery(secrets):
+    with WebhookReceiver(SECRET) as hook:
+        rule, alert = firing_rule(webhook_url=hook.url, webhook_secret_env=SECRET_NAME)
+        delivery = notify.attempt(Delivery.objects.get(alert=alert).pk)
+        assert delivery.status == Delivery.Status.SENT
+        (sent,) = hook.requests
+        assert sent["verified"]
+        names = ("X-Dashboard-Timestamp", "X-Dashboard-Signature", "Content-Type")
+        replay = {name: sent["headers"][name] for name in names}
+        replay["X-Dashboard-Delivery"] = str(delivery.pk + 1)
+        answer = requests.post(hook.url, data=sent["raw"], headers=replay, timeout=5)
+    assert answer.status_code == 401 and not hook.requests[-1]["verified"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "localhost",
+        "[::1]",
+        "10.1.2.3",
+        "169.254.169.254",
+        "0.0.0.0",
+        "[::ffff:127.0.0.1]",
+    ],
+)
+def test_webhooks_to_local_or_private_addresses_are_refused_unless_allowed(settings, host):
+    settings.ALERT_WEBHOOK_SECRETS = {SECRET_NAME: SECRET}
+    settings.ALERT_WEBHOOK_ALLOW_HOSTS = []
+    with WebhookReceiver(SECRET) as hook:
+        port = hook.server.server_address[1]
+        target = f"http://{host}:{port}/hooks/alerts"
+        rule, alert = firing_rule(webhook_url=target, webhook_secret_env=SECRET_NAME)
+        delivery = notify.attempt(Delivery.objects.get(alert=alert).pk)
+        assert hook.requests == []  # nothing reached the receiver
+        assert "local or private address: not sent" in delivery.last_error
+        assert "ALERT_WEBHOOK_ALLOW_HOSTS" in delivery.last_error
+        assert delivery.tries.get().status_code is None
+        if host == "127.0.0.1":
+            settings.ALERT_WEBHOOK_ALLOW_HOSTS = ["127.0.0.1"]
+            done = notify.attempt(delivery.pk, now=delivery.next_attempt_at)
+            assert done.status == Delivery.Status.SENT and hook.requests[0]["verified"]

@@ -172,6 +172,11 @@ def test_admin_creates_a_rule_from_a_template_and_bad_input_is_a_400(users):
         },
         {"active_from": "08:00"},
         {"number": "\x00\x01"},
+        {"webhook_url": "http://127.0.0.1:8000/hook"},
+        {"webhook_url": "http://localhost/hook"},
+        {"webhook_url": "http://[::1]/hook"},
+        {"webhook_url": "http://169.254.169.254/latest/meta-data/"},
+        {"webhook_url": "http://10.0.0.7/hook"},
     ]
     for change in bad_inputs:
         response = client.post(reverse("alerts:create"), {**VALID_RULE, **change, "name": "bad"})
@@ -390,3 +395,16 @@ def test_deleting_a_rule_that_never_notified_sends_nothing(users):
     assert client.post(reverse("alerts:delete", args=[rule.pk])).status_code == 302
     alert = Alert.objects.get(rule_name=rule.name)
     assert alert.resolved_at is not None and not alert.deliveries.exists()
+
+
+def test_a_local_webhook_is_saved_only_when_its_host_is_allowed(users, settings):
+    settings.ALERT_WEBHOOK_SECRETS = {"ALERT_WEBHOOK_SECRET": "s3cret"}
+    client = Client()
+    client.force_login(users[ADMIN])
+    data = {**VALID_RULE, "name": "Local hook", "webhook_url": "http://127.0.0.1:9000/hook"}
+    refused = client.post(reverse("alerts:create"), data)
+    assert refused.status_code == 400
+    assert "ALERT_WEBHOOK_ALLOW_HOSTS" in refused.content.decode()
+    settings.ALERT_WEBHOOK_ALLOW_HOSTS = ["127.0.0.1"]
+    assert client.post(reverse("alerts:create"), data).status_code == 302
+    assert Rule.objects.get(name="Local hook").webhook_secret_env == "ALERT_WEBHOOK_SECRET"

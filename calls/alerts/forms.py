@@ -260,6 +260,9 @@ class RuleForm(forms.ModelForm):
             raise forms.ValidationError(
                 "No credentials in the URL: the signature authenticates the request."
             )
+        local = notify.local_address_error(url)
+        if local:
+            raise forms.ValidationError(local)
         return url
 
     def clean_webhook_secret_env(self):

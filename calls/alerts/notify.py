@@ -11,7 +11,12 @@ database and the next evaluation queues it again (sweep).
 Webhooks are POSTed as JSON and signed (README: Alerts):
 
     X-Dashboard-Timestamp: <unix seconds>
-    X-Dashboard-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>
+    X-Dashboard-Delivery: <delivery id>
+    X-Dashboard-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<delivery id>." + body)>
+
+A webhook goes only to a public address: the host is resolved when it is sent, and a
+loopback, private, link-local, multicast or unspecified address is refused unless the
+host is in ALERT_WEBHOOK_ALLOW_HOSTS (a receiver on this host or the local network).
 
 The secret is the value of the environment variable the rule names (one of
 ALERT_WEBHOOK_SECRET, ALERT_WEBHOOK_SECRET_<NAME>); only the name is stored.
@@ -21,10 +26,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
 import smtplib
+import socket
 import time
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -285,9 +292,69 @@ def send_email(delivery: Delivery) -> None:
         raise DeliveryError(f"The mail server refused or did not answer: {_short(exc)}") from None
 
 
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + digest.hexdigest()
+def signature(secret: str, timestamp: str, delivery_id: str, body: bytes) -> str:
+    """Signs the delivery's id with the time and the body: a captured request can be
+    replayed neither later nor as another delivery."""
+    signed = f"{timestamp}.{delivery_id}.".encode() + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def _allowed_host(host: str) -> bool:
+    return host.lower().strip("[]").rstrip(".") in settings.ALERT_WEBHOOK_ALLOW_HOSTS
+
+
+def _refused_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone is no address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (
+        ip.is_loopback
+        or ip.is_private
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_unspecified
+        or ip.is_reserved
+    )
+
+
+def local_address_error(url: str) -> str:
+    """Why the form refuses a webhook URL whose host is written as a local address (or
+    is localhost); "" otherwise. Names are resolved only when sending (see check_host)."""
+    host = (urlsplit(url).hostname or "").rstrip(".")
+    if not host or _allowed_host(host):
+        return ""
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return _LOCAL
+    try:
+        return _LOCAL if _refused_address(host) else ""
+    except ValueError:
+        return ""  # a name
+
+
+_LOCAL = (
+    "This is a local or private address: webhooks go only to public ones unless the host "
+    "is in ALERT_WEBHOOK_ALLOW_HOSTS."
+)
+
+
+def check_host(url: str) -> None:
+    """Refuse a webhook whose host resolves to a local or private address (the server's
+    own services, the cloud's metadata endpoint, the office network), unless the host is
+    in ALERT_WEBHOOK_ALLOW_HOSTS. Raises DeliveryError saying why."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if _allowed_host(host):
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, ValueError, OSError):
+        raise DeliveryError(f"Could not resolve the host of {url_host(url)}") from None
+    if not found or any(_refused_address(info[4][0]) for info in found):
+        raise DeliveryError(
+            f"{url_host(url)} is a local or private address: not sent (allow the host "
+            "in ALERT_WEBHOOK_ALLOW_HOSTS if it is meant)"
+        )
 
 
 def body_of(payload: dict) -> bytes:
@@ -305,13 +372,14 @@ def send_webhook(delivery: Delivery) -> int:
         )
     if urlsplit(delivery.target).scheme not in ("http", "https"):
         raise DeliveryError("Only http and https webhook URLs are allowed")
+    check_host(delivery.target)
     body = body_of(delivery.payload)
     timestamp = str(int(time.time()))
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "catapult-dashboard-alerts",
         TIMESTAMP_HEADER: timestamp,
-        SIGNATURE_HEADER: signature(secret, timestamp, body),
+        SIGNATURE_HEADER: signature(secret, timestamp, str(delivery.pk), body),
         DELIVERY_HEADER: str(delivery.pk),
     }
     try:
