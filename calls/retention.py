@@ -1,5 +1,6 @@
-"""Pruning what is kept only for a while: sync runs, callback deliveries, and optionally
-calls and their events (CALL_RETENTION_DAYS).
+"""Pruning what is kept only for a while: sync runs, callback deliveries, resolved alerts
+with their notifications (ALERT_RETENTION_DAYS), and optionally calls and their events
+(CALL_RETENTION_DAYS).
 
 Deletes go in small batches, each its own short transaction, so the sync and the
 callbacks writing beside them never wait long for a lock.
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from calls.alerts.models import Alert, Delivery, DeliveryAttempt
 from calls.models import Call, CallbackEvent, CallEvent, SyncRun
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,17 @@ def prune(now=None) -> dict[str, int]:
             )
         ),
     }
+    # Resolved alerts only (an open one is never old enough), their notifications and
+    # attempts first, so no batch cascades into thousands of rows.
+    old_alerts = Alert.objects.filter(
+        resolved_at__lt=now - timedelta(days=settings.ALERT_RETENTION_DAYS)
+    )
+    old_deliveries = Delivery.objects.filter(alert__in=old_alerts)
+    deleted["delivery_attempts"] = _in_batches(
+        DeliveryAttempt.objects.filter(delivery__in=old_deliveries)
+    )
+    deleted["deliveries"] = _in_batches(old_deliveries)
+    deleted["alerts"] = _in_batches(old_alerts)
     if settings.CALL_RETENTION_DAYS:
         cutoff = now - timedelta(days=settings.CALL_RETENTION_DAYS)
         # Ended calls only: a call still live is never old enough to forget.

@@ -336,6 +336,8 @@ ALERT_WEBHOOK_SECRETS = {
     for name, value in os.environ.items()
     if re.fullmatch(r"ALERT_WEBHOOK_SECRET(_[A-Z0-9_]{1,40})?", name) and value.strip()
 }
+# Resolved alerts, with their notifications and attempts, are deleted after this long.
+ALERT_RETENTION_DAYS = env_int("ALERT_RETENTION_DAYS", 90, minimum=1)
 # Hosts a webhook may reach although they resolve to a loopback, private or link-local
 # address (a receiver on this machine or the local network); every other such address
 # is refused when sending. Comma-separated host names or addresses, as in the URLs.

@@ -423,3 +423,47 @@ def test_evaluation_reads_each_window_once(sim, fast_sync, django_assert_max_num
     with django_assert_max_num_queries(2 + 20 * 6 + 5):
         summary = evaluate.run(timezone.now())
     assert summary.rules == 20 and not summary.errors
+
+
+def test_retention_prunes_resolved_alerts_and_their_deliveries(settings, monkeypatch):
+    from calls import retention
+    from calls.alerts.models import DeliveryAttempt
+
+    monkeypatch.setattr(retention, "BATCH", 2)  # several batches
+    settings.ALERT_RETENTION_DAYS = 90
+    now = timezone.now()
+    rule = rule_from_template("stuck")
+
+    def alert(resolved_days_ago):
+        started = now - timedelta(days=200)
+        made = Alert.objects.create(
+            rule=rule,
+            rule_name=rule.name,
+            condition="c",
+            started_at=started,
+            resolved_at=None
+            if resolved_days_ago is None
+            else now - timedelta(days=resolved_days_ago),
+            next_reminder_at=started,
+        )
+        for kind in ("firing", "resolved"):
+            delivery = Delivery.objects.create(
+                alert=made,
+                kind=kind,
+                channel="email",
+                target="a@example.com",
+                payload={},
+                created_at=started,
+                next_attempt_at=started,
+            )
+            DeliveryAttempt.objects.create(delivery=delivery, at=started, ok=True)
+        return made
+
+    old = [alert(100), alert(91), alert(120)]
+    kept = [alert(89), alert(None)]  # recent, and still firing (however old it started)
+    deleted = retention.prune(now)
+    assert (deleted["alerts"], deleted["deliveries"], deleted["delivery_attempts"]) == (3, 6, 6)
+    assert set(Alert.objects.values_list("pk", flat=True)) == {a.pk for a in kept}
+    assert not Delivery.objects.filter(alert_id__in=[a.pk for a in old]).exists()
+    assert Delivery.objects.count() == 4 and DeliveryAttempt.objects.count() == 4
+    assert retention.prune(now)["alerts"] == 0

@@ -124,7 +124,15 @@ def test_retention_prunes_in_batches_and_keeps_live_calls(settings, monkeypatch)
     SyncRun.objects.create(started_at=old, finished_at=old, outcome="success")
     CallbackEvent.objects.create(received_at=old, event_type="answer", payload={}, digest="d" * 64)
     deleted = retention.prune()
-    assert deleted == {"sync_runs": 1, "callback_events": 1, "events": 5, "calls": 5}
+    assert deleted == {
+        "sync_runs": 1,
+        "callback_events": 1,
+        "delivery_attempts": 0,
+        "deliveries": 0,
+        "alerts": 0,
+        "events": 5,
+        "calls": 5,
+    }
     assert sorted(Call.objects.values_list("catapult_id", flat=True)) == ["c-old-live", "c-recent"]
     settings.CALL_RETENTION_DAYS = 0
     assert "calls" not in retention.prune()  # off: calls are kept for good
