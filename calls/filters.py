@@ -250,6 +250,8 @@ MORE_FILTERS = (
     "tag",
     "bridge",
     "conference",
+    "weekday",
+    "hour",
 )
 # Never part of what a list is filtered by: page positions and the poll's version.
 NOT_FILTERS = ("before", "after", "v")
@@ -309,6 +311,10 @@ def active_filters(form: CallFilterForm, params: QueryDict) -> list[ActiveFilter
     for name in ("tag", "bridge", "conference"):
         if data.get(name):
             add(name, data[name])
+    if data.get("weekday") is not None:  # the overview's hour-of-week cells
+        add("weekday", dict(form.fields["weekday"].choices).get(str(data["weekday"]), ""))
+    if data.get("hour") is not None:
+        add("hour", f"{data['hour']:02d}:00 to {data['hour']:02d}:59")
     return found
 
 
