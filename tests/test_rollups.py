@@ -83,7 +83,9 @@ operation = st.one_of(
         st.integers(0, 400),
         st.sampled_from(CAUSES),
     ),
-    st.tuples(st.just("correct"), st.integers(0, 12), st.sampled_from(STATES), st.integers(-60, 60)),
+    st.tuples(
+        st.just("correct"), st.integers(0, 12), st.sampled_from(STATES), st.integers(-60, 60)
+    ),
     st.tuples(st.just("delete"), st.integers(0, 12)),
 )
 
