@@ -71,7 +71,7 @@ CROSS JOIN LATERAL (
             lpad((g %% 20)::text, 4, '0') AS own,
             (2000000000 + (g * 104729) %% %(outside)s)::text AS outside,
             -- Spread evenly, then bent towards the day's middle (a working-hours shape).
-            now() - make_interval(secs => %(span)s * (1 - (g - %(first)s)::float / %(n)s))
+            now() - make_interval(secs => %(span)s * (1 - (g - 1)::float / %(n)s))
                 - make_interval(secs => 3600 * 4 * sin(pi() * ((g * 2654435761) %% 1000) / 1000.0))
                 AS t
     ) AS s
