@@ -51,8 +51,9 @@ def _redis_settings(redis_url, settings):
     settings.CATAPULT_RATE_LIMIT = 0
     client = redis_lib.Redis.from_url(redis_url)
     client.delete(SYNC_LOCK_NAME, WATCHED_KEY, health.KEY)
-    for key in client.scan_iter("catapult:ratelimit*"):
-        client.delete(key)
+    for pattern in ("catapult:ratelimit*", "overview:*"):
+        for key in client.scan_iter(pattern):
+            client.delete(key)
 
 
 def make_user(django_user_model, name, role):

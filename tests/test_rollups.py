@@ -185,7 +185,13 @@ def test_cached_peaks_equal_a_fresh_sweep_after_calls_change():
     writes.upsert_calls([payloads.call_fields(ended)])
     Call.objects.filter(catapult_id="c-roll3").delete()
     again = concurrency.peaks(start, now, now)
-    assert again == concurrency.sweep(start, rollups.ceil_quarter(now), now)
+    fresh = concurrency.sweep(start, rollups.ceil_quarter(now), now)
+    open_slot = rollups.floor_quarter(now)
+    # Closed quarter hours: exactly a fresh sweep. The one in progress is shared for
+    # OPEN_SLOT_TTL seconds (it may lag by that much).
+    assert {s: p for s, p in again.items() if s != open_slot} == {
+        s: p for s, p in fresh.items() if s != open_slot
+    }
     assert again != first
 
 

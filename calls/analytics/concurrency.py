@@ -16,12 +16,20 @@ from __future__ import annotations
 import heapq
 from datetime import datetime, timedelta
 
+import redis
 from django.db.models import Q
 
 from calls.analytics.rollups import QUARTER, ceil_quarter, floor_quarter
+from calls.locks import redis_client
 from calls.models import Call, ConcurrencyPeak
 
-LOOKBACK = timedelta(hours=24)
+# How far before a span calls are looked for (through the start-time index). A call that
+# lasted longer and has ended counts in the quarter hours of its last LOOKBACK only; one
+# still live counts all along (the live-states index finds it however old).
+LOOKBACK = timedelta(hours=6)
+# The quarter hour in progress is swept again at most this often (one sweep per viewer
+# request would read LOOKBACK of calls each time): its peak may lag by this much.
+OPEN_SLOT_TTL = 30
 
 
 # A request sweeps at most this much of the calls for peaks not cached yet (newest first):
@@ -57,6 +65,12 @@ def peaks(
     allowed = int(budget / QUARTER)
     todo = missing[-allowed:] if allowed else []
     closed_before = floor_quarter(now)
+    open_slot = closed_before if closed_before in todo else None
+    if open_slot is not None:
+        cached = _open_peak(open_slot)
+        if cached is not None:
+            todo.remove(open_slot)
+            found[open_slot] = cached
     while todo:
         # Contiguous runs of at most CHUNK, so one sweep holds a day of calls at most.
         run = [todo.pop(0)]
@@ -68,7 +82,24 @@ def peaks(
             ignore_conflicts=True,  # another viewer cached the same slots meanwhile
         )
         found.update({s: swept[s] for s in run})
+        if open_slot in swept:
+            _open_peak(open_slot, swept[open_slot])
     return found
+
+
+def _open_peak(slot: datetime, value: int | None = None) -> int | None:
+    """The in-progress quarter hour's peak, shared by every process for OPEN_SLOT_TTL s
+    (Redis). Without Redis each request sweeps it."""
+    key = f"overview:open-peak:{slot:%Y%m%d%H%M}"
+    try:
+        client = redis_client()
+        if value is None:
+            cached = client.get(key)
+            return int(cached) if cached is not None else None
+        client.set(key, value, ex=OPEN_SLOT_TTL)
+    except (redis.RedisError, ValueError):
+        return None
+    return value
 
 
 def warm(now: datetime, days: int = WARM_DAYS, budget: timedelta = timedelta(days=7)) -> int:

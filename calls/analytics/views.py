@@ -29,6 +29,7 @@ class _Links:
 
     def __init__(self, query, selection: figures.Selection):
         self.base = {k: v for k, v in query.items() if k not in _RANGE and v}
+        self.base_query = urlencode(self.base)
         self.selection = selection
         self.list_url = reverse("calls:list")
 
@@ -45,7 +46,6 @@ class _Links:
         start = max(start or self.selection.start, self.selection.start)
         end = min(end or self.selection.end, self.selection.end)
         query = {
-            **(self.base if filtered else {}),
             "period": "custom",
             # With its offset: the repeated hour of a DST change is two different links.
             # isoformat() keeps microseconds where a bound has them (a custom range).
@@ -53,7 +53,15 @@ class _Links:
             "start_to": end.astimezone(self.selection.zone).isoformat(),
             **{k: v for k, v in extra.items() if v is not None},
         }
-        return f"{self.list_url}?{urlencode(query)}"
+        # The filters' part is encoded once per page: a page has hundreds of links.
+        prefix = self.base_query if filtered and self.base_query else ""
+        for name in extra:
+            if name in self.base:  # the link's own value replaces the filter's
+                kept = {k: v for k, v in self.base.items() if k not in extra}
+                prefix = urlencode(kept) if filtered else ""
+                break
+        joined = f"{prefix}&{urlencode(query)}" if prefix else urlencode(query)
+        return f"{self.list_url}?{joined}"
 
     def number(self, number: str) -> str:
         return reverse("calls:number", args=[number])
