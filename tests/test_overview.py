@@ -236,10 +236,10 @@ def test_overview_is_first_in_the_navigation(client, viewer):
 @pytest.mark.parametrize(
     "start", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00", "1000-01-01T00:00"]
 )
-@pytest.mark.parametrize("page", ["calls:list", "calls:overview"])
-def test_dates_no_database_can_hold_are_a_clear_400(client, viewer, start, page):
+@pytest.mark.parametrize("url_name", ["calls:list", "calls:overview"])
+def test_dates_no_database_can_hold_are_a_clear_400(client, viewer, start, url_name):
     client.force_login(viewer)
-    response = client.get(reverse(page), {"period": "custom", "start_from": start})
+    response = client.get(reverse(url_name), {"period": "custom", "start_from": start})
     assert response.status_code == 400
     assert b"between 1970 and 9000" in response.content
 
