@@ -467,3 +467,38 @@ def test_retention_prunes_resolved_alerts_and_their_deliveries(settings, monkeyp
     assert not Delivery.objects.filter(alert_id__in=[a.pk for a in old]).exists()
     assert Delivery.objects.count() == 4 and DeliveryAttempt.objects.count() == 4
     assert retention.prune(now)["alerts"] == 0
+
+
+def test_window_counts_from_the_rollups_equal_a_count_over_the_calls():
+    """Unscoped and direction-scoped rules read the rollups; the figures are the calls'."""
+    from calls.sync import payloads, writes
+
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=5)
+    rows = []
+    for n in range(90):
+        start = base + timedelta(minutes=3 * n + 1, seconds=n)
+        payload = {
+            "id": f"c-win{n}",
+            "direction": "in" if n % 3 else "out",
+            "from": "+19195550100",
+            "to": "+19195550101",
+            "state": ["completed", "rejected", "error", "started"][n % 4],
+            "startTime": start.isoformat(),
+        }
+        if n % 4 == 0 and n % 8:
+            payload["activeTime"] = (start + timedelta(seconds=2)).isoformat()
+        rows.append(payloads.call_fields(payload))
+    writes.upsert_calls(rows)
+    start, end = base + timedelta(minutes=7, seconds=13), base + timedelta(hours=4, minutes=2)
+    for direction in ("", "in", "out"):
+        calls = Call.objects.filter(start_time__gte=start, start_time__lt=end)
+        if direction:
+            calls = calls.filter(direction=direction)
+        got = metrics._counts_from_rollups(direction, start, end)
+        assert got == {
+            "total": calls.count(),
+            "ringing": calls.filter(state="started").count(),
+            "answered": calls.filter(active_time__isnull=False).count(),
+            "failed": calls.filter(state__in=["rejected", "error"]).count(),
+        }
+        assert got["total"] > 10
