@@ -156,13 +156,7 @@ def _counts_from_rollups(direction: str, start: datetime, end: datetime) -> dict
     calls = Call.objects.filter(start_time__gte=start, start_time__lt=end)
     if direction:
         calls = calls.filter(direction=direction)
-    inner = rollups.split(start, end)
-    if inner is None:
-        found = rollups.from_calls(calls)
-    else:
-        found = rollups.from_rollups(*inner, direction, group="total")
-        for part in rollups.edges(calls, start, end):
-            found += rollups.from_calls(part)
+    found = rollups.window(calls, start, end, direction, group="total")
     return {
         "total": sum(r.calls for r in found),
         "ringing": sum(r.calls for r in found if r.state == "started"),

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from calls.analytics import charts
 from calls.analytics import overview as figures
+from calls.filters import OUTCOMES
 
 
 def number_chart(number: str, sides: list) -> dict:
@@ -31,7 +32,7 @@ def number_chart(number: str, sides: list) -> dict:
         }
         return f"{list_url}?{urlencode(query)}"
 
-    series = list(figures.OUTCOMES)
+    series = list(OUTCOMES)
     chart = charts.stacked(
         [f"{d:%d %b %Y}" for d, _ in days], [c for _, c in days], series, day_link
     )

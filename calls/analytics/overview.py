@@ -16,7 +16,7 @@ from django.db.models import Count, Q, QuerySet
 
 from calls.analytics import concurrency, rollups
 from calls.analytics.rollups import QUARTER, Row
-from calls.filters import OUTCOMES, CallFilterForm, outcome_of
+from calls.filters import CallFilterForm, outcome_of
 from calls.models import Call
 
 # A range up to this long is charted per hour; longer ones per day.
@@ -353,10 +353,6 @@ def comparisons(selection: Selection) -> list[tuple[str, Totals]]:
         span = selection.rows(start, min(start + elapsed, now), group="total")
         result.append((label, totals(span)))
     return result
-
-
-def outcome_labels() -> dict[str, str]:
-    return dict(OUTCOMES)
 
 
 def per_day(rows: list[Row], zone: tzinfo) -> list[tuple[date, Counter]]:

@@ -181,6 +181,20 @@ def edges(calls: QuerySet, start: datetime, end: datetime) -> list[QuerySet]:
     return parts
 
 
+def window(
+    calls: QuerySet, start: datetime, end: datetime, direction: str = "", group: str = ""
+) -> list[Row]:
+    """Rows of `calls` (already cut to [start, end) and to `direction`, nothing else): the
+    whole quarter hours from the rollups, the partial edges from the calls."""
+    inner = split(start, end)
+    if inner is None:
+        return from_calls(calls)
+    found = from_rollups(*inner, direction, group=group)
+    for part in edges(calls, start, end):
+        found += from_calls(part)
+    return found
+
+
 def earliest() -> datetime | None:
     """The quarter hour of the oldest call counted (an "any time" range starts there)."""
     row = CallRollup.objects.exclude(calls=0).order_by("bucket").values_list("bucket").first()

@@ -17,7 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from calls.analytics import charts
 from calls.analytics import overview as figures
-from calls.filters import CallFilterForm
+from calls.filters import OUTCOMES, CallFilterForm
 from calls.views import HtmxHttpRequest, _csv_safe, _page_context
 
 # Parameters that say where a slice is: a drill-down link sets its own.
@@ -110,7 +110,7 @@ def build(request, selection: figures.Selection, query) -> dict:
     range_totals = figures.totals(selection.rows(group="total"))
     bars = figures.intervals(selection)
     per_bar = figures.by_interval(selection.rows(group="hour" if selection.hourly else "day"), bars)
-    series = [(key, label) for key, label in figures.OUTCOMES]
+    series = list(OUTCOMES)
     labels = [bar.label for bar in bars]
     volume = charts.stacked(
         labels,
