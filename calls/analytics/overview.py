@@ -148,6 +148,24 @@ class Selection:
         middle = rollups.from_rollups(*inner, direction, group=group, zone=zone)
         return middle + self._counted[key]
 
+    def split_rows(self) -> tuple[list[Row], list[Row]]:
+        """The range's rows twice, as the page draws them: (by direction, state and
+        cause; by local hour and state). See rollups.from_rollups_split."""
+        key = (self.start, self.end)
+        exact = self.form.needs_calls()
+        inner = None if exact else rollups.split(self.start, self.end)
+        if key not in self._counted:
+            qs = self.calls.filter(start_time__gte=self.start, start_time__lt=self.end)
+            parts = rollups.edges(qs, self.start, self.end) if inner is not None else [qs]
+            self._counted[key] = [row for part in parts for row in rollups.from_calls(part)]
+        counted = self._counted[key]
+        if inner is None:
+            return counted, counted
+        direction = self.form.cleaned_data.get("direction") or ""
+        zone = getattr(self.zone, "key", "UTC")
+        totals_rows, hour_rows = rollups.from_rollups_split(*inner, direction, zone=zone)
+        return totals_rows + counted, hour_rows + counted
+
     def form_without_range(self) -> CallFilterForm:
         data = {
             k: v for k, v in self.form.data.items() if k not in ("period", "start_from", "start_to")
@@ -347,12 +365,19 @@ def comparisons(selection: Selection) -> list[tuple[str, Totals]]:
     zone, now = selection.zone, selection.now
     today = now.astimezone(zone).date()
     elapsed = now - local_midnight(today, zone)
-    result = []
-    for label, days in (("Today", 0), ("Yesterday", 1), ("Same day last week", 7)):
+    labels = (("Today", 0), ("Yesterday", 1), ("Same day last week", 7))
+    windows = []
+    for _, days in labels:
         start = local_midnight(today - timedelta(days=days), zone)
-        span = selection.rows(start, min(start + elapsed, now), group="total")
-        result.append((label, totals(span)))
-    return result
+        windows.append((start, min(start + elapsed, now)))
+    form = selection.form_without_range()
+    rows = rollups.windows_totals(
+        form.filter(Call.objects.all(), now=now),
+        windows,
+        form.cleaned_data.get("direction") or "",
+        exact=form.needs_calls(),
+    )
+    return [(label, totals(found)) for (label, _), found in zip(labels, rows, strict=True)]
 
 
 def per_day(rows: list[Row], zone: tzinfo) -> list[tuple[date, Counter]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, DateTimeField, Func, Min, QuerySet, Sum
+from django.db.models import Count, DateTimeField, Func, IntegerField, Min, QuerySet, Sum, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
@@ -159,6 +159,105 @@ def from_rollups(
     return [
         Row(*values) for values in qs.values_list(*fields, "talk_seconds", "chargeable_seconds")
     ]
+
+
+# bigint, not numeric (what SUM of a bigint gives): plain ints in Python, as the ORM's.
+_SUMS = ", ".join(
+    f"SUM({c})::bigint"
+    for c in ("calls", "answered", "timed", "talk_seconds", "chargeable_seconds")
+)
+
+
+def from_rollups_split(
+    start: datetime, end: datetime, direction: str = "", *, zone: str = "UTC"
+) -> tuple[list[Row], list[Row]]:
+    """Whole quarter hours of [start, end) for the overview's range, as two lists:
+
+    - by direction, state and cause (the range's totals, causes and directions);
+    - by the viewer's local hour and state (the bars and the heatmap: an hour is the
+      finest either groups by, and its key lands in the right bar or cell).
+
+    PostgreSQL answers both in one pass over the rollups (GROUPING SETS); elsewhere the
+    quarter-hour rows serve both as they are.
+    """
+    if connection.vendor != "postgresql":
+        rows = from_rollups(start, end, direction)
+        return rows, rows
+    where = "bucket >= %s AND bucket < %s AND calls <> 0"
+    params: list = [zone, start, end]
+    if direction:
+        where += " AND direction = %s"
+        params.append(direction)
+    sql = (
+        f"SELECT GROUPING(k), k, direction, state, hangup_cause, {_SUMS} FROM ("  # noqa: S608
+        f"SELECT {_PG_KEYS['hour']} AS k, * FROM calls_callrollup WHERE {where}) AS r "
+        "GROUP BY GROUPING SETS ((k, state), (direction, state, hangup_cause))"
+    )
+    totals: list[Row] = []
+    hours: list[Row] = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for by_total, key, way, state, cause, n, a, t, talk, charge in cursor.fetchall():
+            if by_total:  # k not grouped: a (direction, state, cause) row
+                totals.append(Row(start, way, state, cause, n, a, t, talk, charge))
+            else:
+                hours.append(Row(key, "", state, "", n, a, t, talk, charge))
+    return totals, hours
+
+
+def windows_totals(
+    calls: QuerySet, windows: list[tuple[datetime, datetime]], direction: str, exact: bool
+) -> list[list[Row]]:
+    """Rows by direction, state and cause of each window (the overview's comparisons):
+    whole quarter hours from the rollups (unless `exact`: a filter only the calls can
+    apply), the rest from `calls` (already filtered, not yet cut to a window). One query
+    for the rollups and one for the calls, however many windows."""
+    from_r, from_c = [], []
+    for i, (start, end) in enumerate(windows):
+        inner = None if exact else split(start, end)
+        cut = calls.filter(start_time__gte=start, start_time__lt=end)
+        parts = [cut] if inner is None else edges(cut, start, end)
+        from_c += [_grouped(part, i) for part in parts]
+        if inner is not None:
+            rolled = CallRollup.objects.filter(bucket__gte=inner[0], bucket__lt=inner[1])
+            rolled = rolled.exclude(calls=0)
+            if direction:
+                rolled = rolled.filter(direction=direction)
+            from_r.append(
+                rolled.annotate(w=Value(i, output_field=IntegerField()))
+                .values_list("w", "direction", "state", "hangup_cause")
+                .annotate(
+                    n=Sum("calls"),
+                    a=Sum("answered"),
+                    t=Sum("timed"),
+                    talk=Sum("talk_seconds"),
+                    charge=Sum("chargeable_seconds"),
+                )
+                .order_by()
+            )
+    result: list[list[Row]] = [[] for _ in windows]
+    for queries in (from_r, from_c):
+        if not queries:
+            continue
+        union = queries[0].union(*queries[1:], all=True) if len(queries) > 1 else queries[0]
+        for w, way, state, cause, n, a, t, talk, charge in union:
+            result[w].append(Row(windows[w][0], way, state, cause, n, a, t, talk, charge))
+    return result
+
+
+def _grouped(calls: QuerySet, window: int) -> QuerySet:
+    return (
+        calls.order_by()
+        .annotate(w=Value(window, output_field=IntegerField()))
+        .values_list("w", "direction", "state", "hangup_cause")
+        .annotate(
+            n=Count("id"),
+            a=Count("active_time"),
+            t=Count("duration"),
+            talk=Coalesce(Sum("duration"), 0),
+            charge=Coalesce(Sum("chargeable_duration"), 0),
+        )
+    )
 
 
 def split(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:

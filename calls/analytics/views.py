@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
@@ -32,6 +32,7 @@ class _Links:
         self.base_query = urlencode(self.base)
         self.selection = selection
         self.list_url = reverse("calls:list")
+        self._bounds: dict[tuple[datetime, datetime], str] = {}
 
     def slice(
         self,
@@ -45,22 +46,27 @@ class _Links:
         filters (the peaks count every call of the account)."""
         start = max(start or self.selection.start, self.selection.start)
         end = min(end or self.selection.end, self.selection.end)
-        query = {
-            "period": "custom",
+        # A page has hundreds of links: each part is encoded once per page (the filters,
+        # each range) or is short (the link's own values).
+        bounds = self._bounds.get((start, end))
+        if bounds is None:
             # With its offset: the repeated hour of a DST change is two different links.
             # isoformat() keeps microseconds where a bound has them (a custom range).
-            "start_from": start.astimezone(self.selection.zone).isoformat(),
-            "start_to": end.astimezone(self.selection.zone).isoformat(),
-            **{k: v for k, v in extra.items() if v is not None},
-        }
-        # The filters' part is encoded once per page: a page has hundreds of links.
+            zone = self.selection.zone
+            bounds = self._bounds[(start, end)] = "period=custom&" + urlencode(
+                {
+                    "start_from": start.astimezone(zone).isoformat(),
+                    "start_to": end.astimezone(zone).isoformat(),
+                }
+            )
+        own = "".join(f"&{k}={quote_plus(str(v))}" for k, v in extra.items() if v is not None)
         prefix = self.base_query if filtered and self.base_query else ""
         for name in extra:
             if name in self.base:  # the link's own value replaces the filter's
                 kept = {k: v for k, v in self.base.items() if k not in extra}
                 prefix = urlencode(kept) if filtered else ""
                 break
-        joined = f"{prefix}&{urlencode(query)}" if prefix else urlencode(query)
+        joined = f"{prefix}&{bounds}{own}" if prefix else f"{bounds}{own}"
         return f"{self.list_url}?{joined}"
 
     def number(self, number: str) -> str:
@@ -107,9 +113,10 @@ CHARTS = ("volume", "peaks", "heatmap", "causes", "directions")
 def build(request, selection: figures.Selection, query) -> dict:
     """Every panel's figures, shapes and links."""
     links = _Links(query, selection)
-    range_totals = figures.totals(selection.rows(group="total"))
+    total_rows, hour_rows = selection.split_rows()
+    range_totals = figures.totals(total_rows)
     bars = figures.intervals(selection)
-    per_bar = figures.by_interval(selection.rows(group="hour" if selection.hourly else "day"), bars)
+    per_bar = figures.by_interval(hour_rows, bars)
     series = list(OUTCOMES)
     labels = [bar.label for bar in bars]
     volume = charts.stacked(
@@ -125,7 +132,7 @@ def build(request, selection: figures.Selection, query) -> dict:
         [("peak", "calls at once")],
         lambda i, key: links.slice(bars[i].start, bars[i].end, filtered=False),
     )
-    grid = figures.heatmap(selection.rows(group="heat"), selection.zone)
+    grid = figures.heatmap(hour_rows, selection.zone)
     heat = charts.heat(grid, lambda day, hour: links.slice(weekday=day + 1, hour=hour))
     causes = charts.horizontal(
         [(cause, n, links.slice(cause=cause)) for cause, n in range_totals.by_cause.most_common(10)]
