@@ -12,6 +12,8 @@ CALL_TABLES = [
     "calls_syncrun",
     # TRUNCATE fires no trigger: the rollups are emptied with the calls they count.
     "calls_callrollup",
+    "calls_keyedrollup",
+    "calls_rollupkey",
     "calls_concurrencypeak",
 ]
 

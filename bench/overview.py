@@ -87,6 +87,7 @@ def load(n: int, outside: int) -> float:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE calls_callevent, calls_auditentry, calls_call, calls_callrollup, "
+            "calls_keyedrollup, calls_rollupkey, "
             "calls_concurrencypeak RESTART IDENTITY CASCADE"
         )
     batch = 1_000_000
@@ -101,6 +102,7 @@ def load(n: int, outside: int) -> float:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE calls_call")
         cursor.execute("ANALYZE calls_callrollup")
+        cursor.execute("ANALYZE calls_keyedrollup")
     return time.perf_counter() - started
 
 

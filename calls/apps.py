@@ -20,7 +20,7 @@ def _install_rollup_triggers(sender, using="default", **kwargs):
     # SQLite rebuilds a table to alter it, dropping its triggers: after any migration
     # they are put back (idempotent; the same statements the rollups migration ran).
     connection = connections[using]
-    if "calls_callrollup" in connection.introspection.table_names():
+    if "calls_keyedrollup" in connection.introspection.table_names():
         triggers.install(connection)
 
 

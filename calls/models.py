@@ -371,6 +371,63 @@ class CallRollup(models.Model):
         return f"{self.bucket:%Y-%m-%d %H:%M} {self.direction} {self.state} {self.calls}"
 
 
+class KeyedRollup(models.Model):
+    """CallRollup's counts, split further by one more key: the account's own number on
+    the call (`own`: the caller of an outbound call, the callee of any other) or the
+    call's tag (`tag`). The overview filtered by a number or a tag counts from these
+    instead of the calls. Kept by the same triggers as CallRollup.
+
+    `key` is the own number's digits, or the tag itself; on PostgreSQL a tag longer than
+    KEY_TEXT_MAX is keyed by its md5 (an index entry has a size limit). RollupKey maps
+    every key back to its text, which is what filters match.
+    """
+
+    KINDS = ("own", "tag")
+
+    bucket = models.DateTimeField()
+    kind = models.CharField(max_length=3)
+    key = models.TextField()
+    direction = models.CharField(max_length=3)
+    state = models.CharField(max_length=16)
+    hangup_cause = models.CharField(max_length=64)
+    calls = models.BigIntegerField(default=0)
+    answered = models.BigIntegerField(default=0)
+    timed = models.BigIntegerField(default=0)
+    talk_seconds = models.BigIntegerField(default=0)
+    chargeable_seconds = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # The triggers' upsert target; its leading (kind, key, bucket) also serves
+            # the overview's reads: the keys a filter matches, over a range.
+            models.UniqueConstraint(
+                fields=["kind", "key", "bucket", "direction", "state", "hangup_cause"],
+                name="keyedrollup_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}={self.key} {self.bucket:%Y-%m-%d %H:%M} {self.state} {self.calls}"
+
+
+class RollupKey(models.Model):
+    """Every key KeyedRollup has used, with the text it stands for: a filter is matched
+    against these few rows (the account's numbers, its tags), never against the rollups.
+    Rows are never removed (a key that counts nothing any more costs one row)."""
+
+    kind = models.CharField(max_length=3)
+    key = models.TextField()
+    text = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "key"], name="rollupkey_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}={self.text[:40]}"
+
+
 class ConcurrencyPeak(models.Model):
     """The most calls live at once during a closed quarter hour (UTC): a cache.
 

@@ -96,6 +96,48 @@ def test_overview_counts_the_calls_the_list_shows(client, viewer, traffic, query
     assert _list_count({k: v[-1] for k, v in link.items()}) == expected
 
 
+# Counted from KeyedRollup (an own number, a tag) plus, for a number, the calls whose
+# other party matches: the fixture's inbound calls come from numbers that are the own
+# numbers of its outbound calls, so both parts count.
+KEYED_FILTERS = [
+    ({"period": "7d", "q": "+1 (919) 555-0003"}, "own"),
+    ({"period": "7d", "q": "919-555-0100", "direction": "in"}, "own"),
+    ({"period": "24h", "q": "19195550003", "match": "exact"}, "own"),
+    ({"period": "7d", "q": "+1 415 555 0002", "direction": "out"}, "own"),
+    ({"period": "7d", "tag": "IP"}, "tag"),
+    ({"period": "30d", "tag": "long-"}, "tag"),
+    ({"period": "30d", "tag": "no such tag"}, "tag"),
+]
+
+
+@pytest.mark.parametrize(("query", "kind"), KEYED_FILTERS)
+def test_number_and_tag_filters_count_from_keyed_rollups_exactly(
+    client, viewer, traffic, query, kind
+):
+    now = traffic
+    odd = [
+        # A direction the API did not say, a long tag, a call between two own numbers.
+        {**_call(2001, now - timedelta(hours=2), frm="+19195550003"), "direction": ""},
+        _call(2002, now - timedelta(hours=3), tag="long-" + "y" * 2000),
+        _call(2003, now - timedelta(hours=4), direction="out", frm="+19195550100"),
+    ]
+    writes.upsert_calls(odd)
+    client.force_login(viewer)
+    response = client.get(reverse("calls:overview"), query)
+    assert response.status_code == 200
+    panels = response.context["panels"]
+    exact, plan = panels["selection"].plan
+    assert not exact and plan.keyed[0] == kind  # not counted from the calls
+    expected = _list_count(query)
+    assert panels["totals"].calls == expected
+    assert sum(sum(c.values()) for _, c in panels["volume_table"]) == expected
+    assert sum(sum(row) for _, row in panels["heat_rows"]) == expected
+    today = dict(panels["comparisons"])["Today"].calls
+    assert today == _list_count({**query, "period": "today"})
+    if "no such" not in query.get("tag", ""):
+        assert expected > 0
+
+
 def test_every_bar_drills_into_exactly_its_calls(client, viewer, traffic):
     client.force_login(viewer)
     response = client.get(reverse("calls:overview"), {"period": "7d", "direction": "in"})

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from calls import callbacks
 from calls.analytics import concurrency, rollups
-from calls.models import Call, CallRollup, ConcurrencyPeak
+from calls.models import Call, CallRollup, ConcurrencyPeak, KeyedRollup, RollupKey
 from calls.sync import payloads, writes
 from calls.sync.callbacks import apply as apply_callback
 
@@ -45,18 +45,62 @@ def held_by_rollups() -> dict:
     }
 
 
+def keyed_from_calls() -> dict:
+    """What KeyedRollup must hold, counted in Python from the calls themselves."""
+    result: dict = {}
+    for call in Call.objects.all():
+        own = call.from_digits if call.direction == "out" else call.to_digits
+        for kind, text in (("own", own), ("tag", call.tag)):
+            if not text:
+                continue
+            key = (kind, text, rollups.floor_quarter(call.start_time), call.direction)
+            key += (call.state, call.hangup_cause)
+            held = result.get(key, (0, 0, 0, 0, 0))
+            result[key] = (
+                held[0] + 1,
+                held[1] + (call.active_time is not None),
+                held[2] + (call.duration is not None),
+                held[3] + (call.duration or 0),
+                held[4] + (call.chargeable_duration or 0),
+            )
+    return result
+
+
+def held_by_keyed() -> dict:
+    """KeyedRollup's rows, each key given as the text it stands for (RollupKey)."""
+    texts = {(k.kind, k.key): k.text for k in RollupKey.objects.all()}
+    return {
+        (r.kind, texts[(r.kind, r.key)], r.bucket, r.direction, r.state, r.hangup_cause): (
+            r.calls,
+            r.answered,
+            r.timed,
+            r.talk_seconds,
+            r.chargeable_seconds,
+        )
+        for r in KeyedRollup.objects.exclude(calls=0, timed=0, answered=0, talk_seconds=0)
+    }
+
+
 def assert_exact():
     assert held_by_rollups() == counted_from_calls()
+    assert held_by_keyed() == keyed_from_calls()
+
+
+# Tags: none, short ones, and one longer than an index entry may hold (keyed by its md5
+# on PostgreSQL).
+TAGS = ["", "vip", "sales", "long-" + "x" * 3000]
 
 
 def _payload(n: int, state: str, start: datetime, answer_after: int | None, length: int | None):
     payload = {
         "id": f"c-roll{n}",
-        "direction": "in" if n % 3 else "out",
+        # Inbound, outbound, and a direction the API did not say (stored as "").
+        "direction": ["out", "in", "in", "sideways"][n % 4],
         "from": f"+1919555{n % 50:04d}",
-        "to": "+19195550100",
+        "to": "+19195550100" if n % 5 else "sip:desk@example.com",
         "state": state,
         "startTime": start.isoformat().replace("+00:00", "Z"),
+        "tag": TAGS[n % len(TAGS)],
     }
     if answer_after is not None:
         payload["activeTime"] = (start + timedelta(seconds=answer_after)).isoformat()
@@ -84,7 +128,11 @@ operation = st.one_of(
         st.sampled_from(CAUSES),
     ),
     st.tuples(
-        st.just("correct"), st.integers(0, 12), st.sampled_from(STATES), st.integers(-60, 60)
+        st.just("correct"),
+        st.integers(0, 12),
+        st.sampled_from(STATES),
+        st.integers(-60, 60),
+        st.sampled_from(TAGS),
     ),
     st.tuples(st.just("delete"), st.integers(0, 12)),
 )
@@ -112,9 +160,9 @@ def _run(op):
         stored, _ = callbacks.store(payload)
         apply_callback(stored)
     elif kind == "correct":  # an UPDATE from anywhere else: a corrected state and start
-        _, n, state, shift = op
+        _, n, state, shift, tag = op
         Call.objects.filter(catapult_id=f"c-roll{n}").update(
-            state=state, start_time=BASE + timedelta(minutes=200 + shift)
+            state=state, start_time=BASE + timedelta(minutes=200 + shift), tag=tag
         )
     else:  # retention's DELETE
         Call.objects.filter(catapult_id=f"c-roll{op[1]}").delete()
@@ -149,6 +197,11 @@ def test_a_batch_large_enough_for_the_staged_path_is_counted_exactly():
     writes.upsert_calls(changed)  # every call's answer and talk time gone: moved rows
     assert_exact()
     assert CallRollup.objects.filter(calls__gt=0).exists()
+    kinds = set(KeyedRollup.objects.filter(calls__gt=0).values_list("kind", flat=True))
+    assert kinds == {"own", "tag"}
+    # The long tag has a key of bounded length; its text is whole.
+    long_tag = RollupKey.objects.get(kind="tag", text=TAGS[3])
+    assert len(long_tag.key) <= 200 if connection.vendor == "postgresql" else long_tag.key
 
 
 def test_rebuild_command_recounts_from_the_calls():

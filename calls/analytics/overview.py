@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import cached_property
 
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
-from calls.analytics import concurrency, rollups
+from calls.analytics import concurrency, keyed, rollups
 from calls.analytics.rollups import QUARTER, Row
 from calls.filters import CallFilterForm, outcome_of
 from calls.models import Call
@@ -121,18 +122,47 @@ class Selection:
     def calls(self) -> QuerySet:
         return self.form.filter(Call.objects.all(), now=self.now)
 
-    def rows(
-        self, start: datetime | None = None, end: datetime | None = None, *, group: str = ""
-    ) -> list[Row]:
-        """Rows of the selected calls, or of the same filters over another range (the
-        comparisons); `group` as in rollups.from_rollups.
+    @cached_property
+    def plan(self) -> tuple[bool, keyed.Plan | None]:
+        """Where the counts come from: (exact, plan). `exact`: everything from the calls
+        (a filter no rollup applies); a plan: KeyedRollup (a number or a tag, see
+        calls/analytics/keyed.py); neither: CallRollup."""
+        if not self.form.needs_calls():
+            return False, None
+        found = keyed.plan(self.form)
+        return found is None, found
 
-        What must be counted from the calls (a range's partial edges, or everything when
-        a filter needs the calls) is counted once per range, whatever the grouping.
-        """
+    def rows(self, start: datetime | None = None, end: datetime | None = None) -> list[Row]:
+        """Rows of the selected calls by quarter hour, or of the same filters over another
+        range."""
         start, end = start or self.start, end or self.end
-        exact = self.form.needs_calls()
+        exact, plan = self.plan
         inner = None if exact else rollups.split(start, end)
+        counted = self._from_calls(start, end, inner)
+        if inner is None:
+            return counted
+        direction = self.form.cleaned_data.get("direction") or ""
+        found = rollups.from_rollups(*inner, direction, keyed=plan and plan.keyed)
+        return found + counted
+
+    def split_rows(self) -> tuple[list[Row], list[Row]]:
+        """The range's rows twice, as the page draws them: (by direction, state and
+        cause; by local hour and state). See rollups.from_rollups_split."""
+        exact, plan = self.plan
+        inner = None if exact else rollups.split(self.start, self.end)
+        counted = self._from_calls(self.start, self.end, inner)
+        if inner is None:
+            return counted, counted
+        direction = self.form.cleaned_data.get("direction") or ""
+        zone = getattr(self.zone, "key", "UTC")
+        totals_rows, hour_rows = rollups.from_rollups_split(
+            *inner, direction, zone=zone, keyed=plan and plan.keyed
+        )
+        return totals_rows + counted, hour_rows + counted
+
+    def _from_calls(self, start: datetime, end: datetime, inner) -> list[Row]:
+        """What the rollups do not count, counted from the calls once per range: the
+        partial edges (or everything without `inner`), and a plan's other calls."""
         key = (start, end)
         if key not in self._counted:
             qs = self.calls
@@ -140,31 +170,17 @@ class Selection:
                 qs = self.form_without_range().filter(Call.objects.all(), now=self.now)
             qs = qs.filter(start_time__gte=start, start_time__lt=end)
             parts = rollups.edges(qs, start, end) if inner is not None else [qs]
+            plan = self.plan[1]
+            if inner is not None and plan is not None and plan.also is not None:
+                window = Q(start_time__gte=inner[0], start_time__lt=inner[1])
+                parts.append(self.direction_only().filter(window & plan.also))
             self._counted[key] = [row for part in parts for row in rollups.from_calls(part)]
-        if inner is None:
-            return self._counted[key]
-        direction = self.form.cleaned_data.get("direction") or ""
-        zone = getattr(self.zone, "key", "UTC")
-        middle = rollups.from_rollups(*inner, direction, group=group, zone=zone)
-        return middle + self._counted[key]
+        return self._counted[key]
 
-    def split_rows(self) -> tuple[list[Row], list[Row]]:
-        """The range's rows twice, as the page draws them: (by direction, state and
-        cause; by local hour and state). See rollups.from_rollups_split."""
-        key = (self.start, self.end)
-        exact = self.form.needs_calls()
-        inner = None if exact else rollups.split(self.start, self.end)
-        if key not in self._counted:
-            qs = self.calls.filter(start_time__gte=self.start, start_time__lt=self.end)
-            parts = rollups.edges(qs, self.start, self.end) if inner is not None else [qs]
-            self._counted[key] = [row for part in parts for row in rollups.from_calls(part)]
-        counted = self._counted[key]
-        if inner is None:
-            return counted, counted
-        direction = self.form.cleaned_data.get("direction") or ""
-        zone = getattr(self.zone, "key", "UTC")
-        totals_rows, hour_rows = rollups.from_rollups_split(*inner, direction, zone=zone)
-        return totals_rows + counted, hour_rows + counted
+    def direction_only(self) -> QuerySet:
+        """The calls of the selection's direction (what a plan's other calls are cut to)."""
+        direction = self.form.cleaned_data.get("direction")
+        return Call.objects.filter(direction=direction) if direction else Call.objects.all()
 
     def form_without_range(self) -> CallFilterForm:
         data = {
@@ -371,11 +387,14 @@ def comparisons(selection: Selection) -> list[tuple[str, Totals]]:
         start = local_midnight(today - timedelta(days=days), zone)
         windows.append((start, min(start + elapsed, now)))
     form = selection.form_without_range()
+    exact, plan = selection.plan
     rows = rollups.windows_totals(
         form.filter(Call.objects.all(), now=now),
         windows,
         form.cleaned_data.get("direction") or "",
-        exact=form.needs_calls(),
+        exact=exact,
+        keyed=plan and plan.keyed,
+        also=selection.direction_only().filter(plan.also) if plan and plan.also else None,
     )
     return [(label, totals(found)) for (label, _), found in zip(labels, rows, strict=True)]
 

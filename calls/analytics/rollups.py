@@ -18,7 +18,7 @@ from django.db.models import Count, DateTimeField, Func, IntegerField, Min, Quer
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
-from calls.models import CallRollup
+from calls.models import CallRollup, KeyedRollup
 
 QUARTER = timedelta(minutes=15)
 _EPOCH = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"  # date_bin's origin: any quarter hour
@@ -108,12 +108,30 @@ _PG_SHAPES = {
 }
 
 
+# Which rollups to read: None for CallRollup (every call), or (kind, keys) for the
+# KeyedRollup rows of those keys (calls/analytics/keyed.py).
+Keyed = tuple[str, list[str]] | None
+
+
+def _source(keyed: Keyed) -> QuerySet:
+    if keyed is None:
+        return CallRollup.objects.all()
+    kind, keys = keyed
+    return KeyedRollup.objects.filter(kind=kind, key__in=keys)
+
+
 def from_rollups(
-    start: datetime, end: datetime, direction: str = "", *, group: str = "", zone: str = "UTC"
+    start: datetime,
+    end: datetime,
+    direction: str = "",
+    *,
+    group: str = "",
+    zone: str = "UTC",
+    keyed: Keyed = None,
 ) -> list[Row]:
     """Rows of whole quarter hours in [start, end) (both on a quarter hour); grouped in
     the database by `group` (see _PG_KEYS) where it is PostgreSQL."""
-    qs = CallRollup.objects.filter(bucket__gte=start, bucket__lt=end).exclude(calls=0)
+    qs = _source(keyed).filter(bucket__gte=start, bucket__lt=end).exclude(calls=0)
     if direction:
         qs = qs.filter(direction=direction)
     sums = {
@@ -169,7 +187,7 @@ _SUMS = ", ".join(
 
 
 def from_rollups_split(
-    start: datetime, end: datetime, direction: str = "", *, zone: str = "UTC"
+    start: datetime, end: datetime, direction: str = "", *, zone: str = "UTC", keyed: Keyed = None
 ) -> tuple[list[Row], list[Row]]:
     """Whole quarter hours of [start, end) for the overview's range, as two lists:
 
@@ -180,17 +198,23 @@ def from_rollups_split(
     PostgreSQL answers both in one pass over the rollups (GROUPING SETS); elsewhere the
     quarter-hour rows serve both as they are.
     """
+    if keyed is not None and not keyed[1]:
+        return [], []  # no key matches: nothing to read
     if connection.vendor != "postgresql":
-        rows = from_rollups(start, end, direction)
+        rows = from_rollups(start, end, direction, keyed=keyed)
         return rows, rows
+    table = "calls_callrollup" if keyed is None else "calls_keyedrollup"
     where = "bucket >= %s AND bucket < %s AND calls <> 0"
     params: list = [zone, start, end]
+    if keyed is not None:
+        where += " AND kind = %s AND key = ANY(%s)"
+        params += [keyed[0], list(keyed[1])]
     if direction:
         where += " AND direction = %s"
         params.append(direction)
     sql = (
         f"SELECT GROUPING(k), k, direction, state, hangup_cause, {_SUMS} FROM ("  # noqa: S608
-        f"SELECT {_PG_KEYS['hour']} AS k, * FROM calls_callrollup WHERE {where}) AS r "
+        f"SELECT {_PG_KEYS['hour']} AS k, * FROM {table} WHERE {where}) AS r "
         "GROUP BY GROUPING SETS ((k, state), (direction, state, hangup_cause))"
     )
     totals: list[Row] = []
@@ -206,20 +230,30 @@ def from_rollups_split(
 
 
 def windows_totals(
-    calls: QuerySet, windows: list[tuple[datetime, datetime]], direction: str, exact: bool
+    calls: QuerySet,
+    windows: list[tuple[datetime, datetime]],
+    direction: str,
+    exact: bool,
+    *,
+    keyed: Keyed = None,
+    also: QuerySet | None = None,
 ) -> list[list[Row]]:
     """Rows by direction, state and cause of each window (the overview's comparisons):
     whole quarter hours from the rollups (unless `exact`: a filter only the calls can
-    apply), the rest from `calls` (already filtered, not yet cut to a window). One query
-    for the rollups and one for the calls, however many windows."""
+    apply), the rest from `calls` (already filtered, not yet cut to a window); with
+    `keyed`, the whole quarter hours from those KeyedRollup rows plus the calls of `also`
+    (the calls the keys do not count). One query for the rollups and one for the calls,
+    however many windows."""
     from_r, from_c = [], []
     for i, (start, end) in enumerate(windows):
         inner = None if exact else split(start, end)
         cut = calls.filter(start_time__gte=start, start_time__lt=end)
         parts = [cut] if inner is None else edges(cut, start, end)
+        if inner is not None and also is not None:
+            parts.append(also.filter(start_time__gte=inner[0], start_time__lt=inner[1]))
         from_c += [_grouped(part, i) for part in parts]
-        if inner is not None:
-            rolled = CallRollup.objects.filter(bucket__gte=inner[0], bucket__lt=inner[1])
+        if inner is not None and (keyed is None or keyed[1]):
+            rolled = _source(keyed).filter(bucket__gte=inner[0], bucket__lt=inner[1])
             rolled = rolled.exclude(calls=0)
             if direction:
                 rolled = rolled.filter(direction=direction)

@@ -12,7 +12,21 @@ writer's own transaction, so a rollup can never drift from the calls it counts.
 A call counts in the quarter hour of its start time. Moving between rows (a state that
 changes, a call that ends hours later, a corrected start) subtracts the old values and
 adds the new ones. Rows that fall to zero stay (harmless, and re-used).
+
+KeyedRollup holds the same counts once more per own number and per tag (see the model),
+and RollupKey every key it has used. Every writer takes its locks in one order (keys,
+keyed rows, rollup rows, each sorted), so two writers cannot deadlock on them.
 """
+
+# The account's own number on a call: the caller of an outbound call, else the callee.
+# The overview's number filter counts these from KeyedRollup, and the calls whose other
+# side matches from the calls (see calls/analytics/keyed.py).
+OWN_DIGITS = "CASE WHEN {p}direction = 'out' THEN {p}from_digits ELSE {p}to_digits END"
+# The other party's reversed digits (the index call_remote_rev_prefix, PostgreSQL).
+REMOTE_DIGITS_REV = "CASE WHEN direction = 'out' THEN to_digits_rev ELSE from_digits_rev END"
+# A tag is its own key up to this length; on PostgreSQL a longer one is keyed by its md5,
+# since an index entry has a size limit (a tag is free text from the API).
+KEY_TEXT_MAX = 200
 
 LIVE = "('started', 'active', 'transferring')"
 
@@ -42,6 +56,53 @@ def _pg_interval(table: str) -> str:
         f"ELSE {hi} END AS hi FROM {table}"
     )
 
+
+_PG_SUMS = (
+    "{sign} AS calls, {sign} * (active_time IS NOT NULL)::int AS answered, "
+    "{sign} * (duration IS NOT NULL)::int AS timed, "
+    "{sign} * COALESCE(duration, 0)::bigint AS talk, "
+    "{sign} * COALESCE(chargeable_duration, 0)::bigint AS charge"
+)
+_PG_TAG_KEY = f"CASE WHEN length(tag) <= {KEY_TEXT_MAX} THEN tag ELSE 'md5:' || md5(tag) END"
+
+
+def _pg_keyed_delta(table: str, sign: int) -> str:
+    b = _PG_BUCKET.format(t="start_time")
+    own = OWN_DIGITS.format(p="")
+    sums = _PG_SUMS.format(sign=sign)
+    return (
+        f"SELECT {b} AS bucket, 'own' AS kind, {own} AS key, {own} AS text, direction, "
+        f"state, hangup_cause, {sums} FROM {table} WHERE {own} <> '' UNION ALL "
+        f"SELECT {b}, 'tag', {_PG_TAG_KEY}, tag, direction, state, hangup_cause, {sums} "
+        f"FROM {table} WHERE tag <> ''"
+    )
+
+
+_PG_KEYS_ADD = """
+{prefix} INSERT INTO calls_rollupkey (kind, key, text)
+SELECT DISTINCT ON (kind, key) kind, key, text FROM ({deltas}) AS d
+ORDER BY kind, key
+ON CONFLICT (kind, key) DO NOTHING;
+"""
+
+_PG_KEYED_APPLY = """
+{prefix} INSERT INTO calls_keyedrollup
+    (kind, key, bucket, direction, state, hangup_cause, calls, answered, timed, talk_seconds,
+     chargeable_seconds)
+SELECT kind, key, bucket, direction, state, hangup_cause, SUM(calls), SUM(answered),
+       SUM(timed), SUM(talk), SUM(charge)
+FROM ({deltas}) AS d
+GROUP BY kind, key, bucket, direction, state, hangup_cause
+HAVING SUM(calls) <> 0 OR SUM(answered) <> 0 OR SUM(timed) <> 0 OR SUM(talk) <> 0
+    OR SUM(charge) <> 0
+ORDER BY kind, key, bucket, direction, state, hangup_cause
+ON CONFLICT (kind, key, bucket, direction, state, hangup_cause) DO UPDATE SET
+    calls = calls_keyedrollup.calls + EXCLUDED.calls,
+    answered = calls_keyedrollup.answered + EXCLUDED.answered,
+    timed = calls_keyedrollup.timed + EXCLUDED.timed,
+    talk_seconds = calls_keyedrollup.talk_seconds + EXCLUDED.talk_seconds,
+    chargeable_seconds = calls_keyedrollup.chargeable_seconds + EXCLUDED.chargeable_seconds;
+"""
 
 _PG_APPLY = """
 INSERT INTO calls_callrollup
@@ -73,7 +134,7 @@ WHERE slot BETWEEN (SELECT MIN(lo) FROM ({intervals}) AS i)
 # are joined once (MATERIALIZED), and both the rollup upsert and the cache invalidation
 # read that one result: transition tables have no index, so each extra join costs.
 _COLS = ("direction", "state", "hangup_cause", "start_time", "active_time", "end_time")
-_COLS += ("duration", "chargeable_duration")
+_COLS += ("duration", "chargeable_duration", "from_digits", "to_digits", "tag")
 _PG_UPDATE = (
     "WITH pairs AS MATERIALIZED (SELECT "
     + ", ".join(f"o.{c} AS o_{c}, n.{c} AS n_{c}" for c in _COLS)
@@ -94,7 +155,16 @@ _PG_UPDATE = (
 _PG_UPDATE = _PG_UPDATE.format(i_old=_pg_interval("oc"), i_new=_pg_interval("nc"))
 _PG_UPSERT = _PG_APPLY[: _PG_APPLY.index("-- One range per batch")]
 
-_PG_FUNCTIONS = {
+# The rows of an update whose keyed columns changed, old and new (as oc and nc above).
+_PG_CHANGED = _PG_UPDATE[: _PG_UPDATE.index("iv AS MATERIALIZED")].rstrip(", ")
+_PG_KEYED_UPDATE = _PG_KEYS_ADD.format(
+    prefix=_PG_CHANGED, deltas=_pg_keyed_delta("nc", 1)
+) + _PG_KEYED_APPLY.format(
+    prefix=_PG_CHANGED,
+    deltas=f"{_pg_keyed_delta('nc', 1)} UNION ALL {_pg_keyed_delta('oc', -1)}",
+)
+
+_PG_PLAIN = {
     "insert": _PG_APPLY.format(deltas=_pg_delta("new_rows", 1), intervals=_pg_interval("new_rows")),
     "update": _PG_UPDATE
     + _PG_UPSERT.format(deltas=f"{_pg_delta('nc', 1)} UNION ALL {_pg_delta('oc', -1)}"),
@@ -102,6 +172,19 @@ _PG_FUNCTIONS = {
         deltas=_pg_delta("old_rows", -1), intervals=_pg_interval("old_rows")
     ),
 }
+_PG_KEYED = {
+    "insert": _PG_KEYS_ADD.format(prefix="", deltas=_pg_keyed_delta("new_rows", 1))
+    + _PG_KEYED_APPLY.format(prefix="", deltas=_pg_keyed_delta("new_rows", 1)),
+    "update": _PG_KEYED_UPDATE,
+    "delete": _PG_KEYED_APPLY.format(prefix="", deltas=_pg_keyed_delta("old_rows", -1)),
+}
+
+
+def _pg_functions(keyed: bool) -> dict[str, str]:
+    # Keyed rows first: the lock order every writer keeps (module docstring).
+    return {op: (_PG_KEYED[op] if keyed else "") + body for op, body in _PG_PLAIN.items()}
+
+
 _PG_REFERENCING = {
     "insert": "NEW TABLE AS new_rows",
     "update": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
@@ -109,9 +192,9 @@ _PG_REFERENCING = {
 }
 
 
-def _postgresql_install() -> list[str]:
+def _postgresql_install(keyed: bool) -> list[str]:
     statements = []
-    for op, body in _PG_FUNCTIONS.items():
+    for op, body in _pg_functions(keyed).items():
         statements.append(
             f"CREATE OR REPLACE FUNCTION calls_rollup_{op}() RETURNS trigger "
             f"LANGUAGE plpgsql AS $$ BEGIN {body} RETURN NULL; END $$"
@@ -127,7 +210,7 @@ def _postgresql_install() -> list[str]:
 
 def _postgresql_remove() -> list[str]:
     statements = []
-    for op in _PG_FUNCTIONS:
+    for op in _PG_PLAIN:
         statements.append(f"DROP TRIGGER IF EXISTS calls_rollup_{op} ON calls_call")
         statements.append(f"DROP FUNCTION IF EXISTS calls_rollup_{op}()")
     return statements
@@ -166,6 +249,37 @@ def _sqlite_add(row: str, sign: int) -> str:
     )
 
 
+def _sqlite_keyed_add(row: str, sign: int) -> str:
+    b = _sqlite_bucket(f"{row}.start_time")
+    statements = []
+    for kind, key in (("own", f"({OWN_DIGITS.format(p=row + '.')})"), ("tag", f"{row}.tag")):
+        match = (
+            f"kind = '{kind}' AND key = {key} AND bucket = {b} AND direction = {row}.direction"
+            f" AND state = {row}.state AND hangup_cause = {row}.hangup_cause"
+        )
+        if sign > 0:
+            statements.append(
+                "INSERT INTO calls_rollupkey (kind, key, text) "
+                f"SELECT '{kind}', {key}, {key} WHERE {key} <> '' AND NOT EXISTS "
+                f"(SELECT 1 FROM calls_rollupkey WHERE kind = '{kind}' AND key = {key});"
+            )
+        statements.append(
+            "INSERT INTO calls_keyedrollup (kind, key, bucket, direction, state, hangup_cause, "
+            "calls, answered, timed, talk_seconds, chargeable_seconds) "
+            f"SELECT '{kind}', {key}, {b}, {row}.direction, {row}.state, {row}.hangup_cause, "
+            f"0, 0, 0, 0, 0 WHERE {key} <> '' AND NOT EXISTS "
+            f"(SELECT 1 FROM calls_keyedrollup WHERE {match}); "
+            f"UPDATE calls_keyedrollup SET calls = calls + {sign}, "
+            f"answered = answered + {sign} * ({row}.active_time IS NOT NULL), "
+            f"timed = timed + {sign} * ({row}.duration IS NOT NULL), "
+            f"talk_seconds = talk_seconds + {sign} * COALESCE({row}.duration, 0), "
+            f"chargeable_seconds = chargeable_seconds"
+            f" + {sign} * COALESCE({row}.chargeable_duration, 0) "
+            f"WHERE {match};"
+        )
+    return " ".join(statements)
+
+
 def _sqlite_invalidate(row: str) -> str:
     lo = _sqlite_bucket(f"{row}.start_time")
     hi = _sqlite_bucket(f"COALESCE({row}.end_time, {row}.start_time)")
@@ -184,24 +298,31 @@ _ROLLED = (
     "end_time",
     "duration",
     "chargeable_duration",
+    "from_digits",
+    "to_digits",
+    "tag",
 )
 
 
-def _sqlite_install() -> list[str]:
+def _sqlite_install(keyed: bool) -> list[str]:
+    def keyed_add(row: str, sign: int) -> str:
+        return _sqlite_keyed_add(row, sign) if keyed else ""
+
     changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _ROLLED)
     moved = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in ("start_time", "end_time", "state"))
     return [
         *_sqlite_remove(),
         "CREATE TRIGGER calls_rollup_insert AFTER INSERT ON calls_call BEGIN "
-        f"{_sqlite_add('NEW', 1)} {_sqlite_invalidate('NEW')} END",
+        f"{keyed_add('NEW', 1)} {_sqlite_add('NEW', 1)} {_sqlite_invalidate('NEW')} END",
         f"CREATE TRIGGER calls_rollup_update AFTER UPDATE OF {', '.join(_ROLLED)} "
         f"ON calls_call WHEN {changed} BEGIN "
+        f"{keyed_add('OLD', -1)} {keyed_add('NEW', 1)} "
         f"{_sqlite_add('OLD', -1)} {_sqlite_add('NEW', 1)} END",
         "CREATE TRIGGER calls_rollup_moved AFTER UPDATE OF start_time, end_time, state "
         f"ON calls_call WHEN {moved} BEGIN "
         f"{_sqlite_invalidate('OLD')} {_sqlite_invalidate('NEW')} END",
         "CREATE TRIGGER calls_rollup_delete AFTER DELETE ON calls_call BEGIN "
-        f"{_sqlite_add('OLD', -1)} {_sqlite_invalidate('OLD')} END",
+        f"{keyed_add('OLD', -1)} {_sqlite_add('OLD', -1)} {_sqlite_invalidate('OLD')} END",
     ]
 
 
@@ -212,8 +333,13 @@ def _sqlite_remove() -> list[str]:
     ]
 
 
-def install(connection) -> None:
-    statements = _postgresql_install() if connection.vendor == "postgresql" else _sqlite_install()
+def install(connection, *, keyed: bool = True) -> None:
+    """Create (or replace) the triggers; `keyed=False` leaves KeyedRollup out (the
+    migration that comes before its tables exist)."""
+    if connection.vendor == "postgresql":
+        statements = _postgresql_install(keyed)
+    else:
+        statements = _sqlite_install(keyed)
     with connection.cursor() as cursor:
         for sql in statements:
             cursor.execute(sql)
@@ -226,7 +352,7 @@ def remove(connection) -> None:
             cursor.execute(sql)
 
 
-def rebuild(connection) -> None:
+def rebuild(connection, *, keyed: bool = True) -> None:
     """Recount every rollup from the calls and empty the peak cache (the rebuild command,
     and the migration that adds the rollups to a database that already holds calls)."""
     if connection.vendor == "postgresql":
@@ -247,3 +373,30 @@ def rebuild(connection) -> None:
             "COUNT(duration), COALESCE(SUM(duration), 0), COALESCE(SUM(chargeable_duration), 0) "
             f"FROM calls_call GROUP BY {bucket}, direction, state, hangup_cause"
         )
+        if keyed:
+            _rebuild_keyed(cursor, connection.vendor, bucket)
+
+
+def _rebuild_keyed(cursor, vendor: str, bucket: str) -> None:
+    own = OWN_DIGITS.format(p="")
+    tag_key = _PG_TAG_KEY if vendor == "postgresql" else "tag"
+    keyed = (
+        f"SELECT {bucket} AS bucket, 'own' AS kind, {own} AS key, {own} AS text, direction, "
+        f"state, hangup_cause, active_time, duration, chargeable_duration FROM calls_call "
+        f"WHERE {own} <> '' UNION ALL SELECT {bucket}, 'tag', {tag_key}, tag, direction, "
+        "state, hangup_cause, active_time, duration, chargeable_duration FROM calls_call "
+        "WHERE tag <> ''"
+    )
+    cursor.execute("DELETE FROM calls_keyedrollup")
+    # WHERE true: SQLite's parser needs it between a SELECT and ON CONFLICT.
+    cursor.execute(
+        "INSERT INTO calls_rollupkey (kind, key, text) SELECT kind, key, MIN(text) "
+        f"FROM ({keyed}) AS k WHERE true GROUP BY kind, key ON CONFLICT (kind, key) DO NOTHING"
+    )
+    cursor.execute(
+        "INSERT INTO calls_keyedrollup (kind, key, bucket, direction, state, hangup_cause, "
+        "calls, answered, timed, talk_seconds, chargeable_seconds) "
+        "SELECT kind, key, bucket, direction, state, hangup_cause, COUNT(*), COUNT(active_time), "
+        "COUNT(duration), COALESCE(SUM(duration), 0), COALESCE(SUM(chargeable_duration), 0) "
+        f"FROM ({keyed}) AS k GROUP BY kind, key, bucket, direction, state, hangup_cause"
+    )

@@ -6,8 +6,12 @@ from calls.analytics import triggers
 
 
 def install(apps, schema_editor):
-    triggers.install(schema_editor.connection)
-    triggers.rebuild(schema_editor.connection)  # the calls stored before this migration
+    # Without KeyedRollup: its tables come with the next migration, which installs the
+    # triggers again with it.
+    triggers.install(schema_editor.connection, keyed=False)
+    triggers.rebuild(
+        schema_editor.connection, keyed=False
+    )  # the calls stored before this migration
 
 
 def remove(apps, schema_editor):

@@ -1,0 +1,66 @@
+"""The overview filtered by a number or a tag, counted from KeyedRollup.
+
+A tag filter matches a call's one tag, so the calls it selects are exactly the KeyedRollup
+rows of the tags it matches (RollupKey maps each key to its text; the match is the calls
+list's own lookup, run on those few rows).
+
+A number filter matches a call when either party matches. Each call is counted under its
+own number (the account's side), so the calls a number filter selects are:
+
+- those whose own number matches: the KeyedRollup rows of the matching own numbers;
+- plus those whose other party matches and own number does not: from the calls. For
+  one of the account's own numbers these are a handful (calls between two of its
+  numbers); PostgreSQL finds them through an index on the other party's reversed
+  digits, never walking the hundreds of thousands of calls of the own number.
+
+That index serves "ends with" (and so any full number typed) and "exactly"; a number
+filter of another mode, a filter of anything else, or a number and a tag together are
+counted from the calls, as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
+
+from calls.analytics.rollups import Keyed
+from calls.analytics.triggers import OWN_DIGITS, REMOTE_DIGITS_REV
+from calls.filters import ROLLUP_FILTERS, CallFilterForm
+from calls.models import RollupKey
+
+_OWN_REV = OWN_DIGITS.format(p="").replace("_digits", "_digits_rev")
+
+
+@dataclass(frozen=True)
+class Plan:
+    keyed: Keyed  # (kind, keys) of the KeyedRollup rows to read
+    # The calls to count besides those rows (other party matches, own number does not).
+    also: Q | None = None
+
+
+def plan(form: CallFilterForm) -> Plan | None:
+    """How to count the form's calls from KeyedRollup; None when it cannot."""
+    data = form.cleaned_data
+    extra = {k for k, v in data.items() if k not in ROLLUP_FILTERS and v not in (None, "", "auto")}
+    if extra == {"tag"}:
+        keys = RollupKey.objects.filter(kind="tag", text__icontains=data["tag"])
+        return Plan(("tag", list(keys.values_list("key", flat=True))))
+    if extra != {"q"}:
+        return None
+    query = form.number_query()
+    if query is None or not query.on_digits or query.mode not in ("suffix", "exact"):
+        return None
+    rev = query.text[::-1]
+    if query.mode == "exact":
+        keys = RollupKey.objects.filter(kind="own", text=query.text)
+        remote = RawSQL(f"({REMOTE_DIGITS_REV}) = %s", [rev], output_field=BooleanField())  # noqa: S611
+        own = RawSQL(f"({_OWN_REV}) = %s", [rev], output_field=BooleanField())  # noqa: S611
+    else:
+        keys = RollupKey.objects.filter(kind="own", text__endswith=query.text)
+        # Digits only: no LIKE wildcard can be in the pattern.
+        pattern = [rev + "%"]
+        remote = RawSQL(f"({REMOTE_DIGITS_REV}) LIKE %s", pattern, output_field=BooleanField())  # noqa: S611
+        own = RawSQL(f"({_OWN_REV}) LIKE %s", pattern, output_field=BooleanField())  # noqa: S611
+    return Plan(("own", list(keys.values_list("key", flat=True))), Q(remote) & ~Q(own))
