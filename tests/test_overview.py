@@ -4,6 +4,7 @@ import csv
 import io
 import re
 import zoneinfo
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
@@ -136,6 +137,28 @@ def test_number_and_tag_filters_count_from_keyed_rollups_exactly(
     assert today == _list_count({**query, "period": "today"})
     if "no such" not in query.get("tag", ""):
         assert expected > 0
+
+
+@pytest.mark.parametrize("window", [7, 10_000])
+@pytest.mark.parametrize("query", [q for q, kind in KEYED_FILTERS if kind == "own"])
+def test_top_parties_of_a_number_are_those_of_its_newest_calls(traffic, monkeypatch, query, window):
+    """The own-number path (newest calls per number and side, and the other party's
+    matches) finds the very calls the list shows first."""
+    monkeypatch.setattr(figures, "TOP_WINDOW", window)
+    form = CallFilterForm(query)
+    assert form.is_valid()
+    selection = figures.select(form, traffic, timezone.get_current_timezone())
+    newest = list(
+        form.filter(Call.objects.all(), now=traffic)
+        .order_by("-start_time")
+        .values_list("from_number", "to_number")[:window]
+    )
+    top = figures.top_parties(selection)
+    for side, found in ((0, top["callers"]), (1, top["callees"])):
+        counts = Counter(pair[side] for pair in newest if pair[side])
+        assert dict(found) == {n: counts[n] for n, _ in found}
+        assert sorted(counts.values(), reverse=True)[: len(found)] == [c for _, c in found]
+    assert top["capped"] == (len(newest) >= window)
 
 
 def test_every_bar_drills_into_exactly_its_calls(client, viewer, traffic):
