@@ -7,6 +7,7 @@ groups that should not move.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -174,7 +175,7 @@ class Selection:
             if inner is not None and plan is not None and plan.also is not None:
                 window = Q(start_time__gte=inner[0], start_time__lt=inner[1])
                 parts.append(self.direction_only().filter(window & plan.also))
-            self._counted[key] = [row for part in parts for row in rollups.from_calls(part)]
+            self._counted[key] = rollups.from_calls_union(parts)
         return self._counted[key]
 
     def direction_only(self) -> QuerySet:
@@ -350,29 +351,26 @@ TOP_MEMBERS_MAX = 20
 
 def top_parties(selection: Selection) -> dict:
     """The numbers with the most calls in the selection, over the newest TOP_WINDOW calls
-    of the range: one query takes them along the start-time index (or, for one of the
-    account's own numbers, along its digits indexes), counts both sides and sends back
-    the top ten of each."""
+    of the range: one query takes their two numbers along the start-time index (or, for
+    one of the account's own numbers, along its digits indexes), and they are counted
+    here. Counting 10,000 pairs in Python takes a fraction of what grouping them in the
+    database and ranking the groups did (most callers are distinct numbers)."""
     sql, params = _newest_window(selection)
-    query = (
-        f"WITH w AS ({sql}), "  # noqa: S608 - the ORM's own SQL, values as parameters
-        "sides AS (SELECT 0 AS side, from_number AS n FROM w UNION ALL "
-        "SELECT 1, to_number FROM w), "
-        "counted AS (SELECT side, n, COUNT(*) AS c, ROW_NUMBER() OVER "
-        "(PARTITION BY side ORDER BY COUNT(*) DESC, n) AS r FROM sides WHERE n <> '' "
-        "GROUP BY side, n) "
-        f"SELECT side, n, c FROM counted WHERE r <= {TOP_SHOWN} "
-        "UNION ALL SELECT 2, '', COUNT(*) FROM w ORDER BY 1, 3 DESC, 2"
-    )
     with connection.cursor() as cursor:
-        cursor.execute(query, params)
-        rows = cursor.fetchall()
-    total = next((c for side, _, c in rows if side == 2), 0)
+        cursor.execute(sql, params)
+        pairs = cursor.fetchall()
+    callers = Counter(caller for caller, _ in pairs if caller)
+    callees = Counter(callee for _, callee in pairs if callee)
+
+    def top(counts: Counter) -> list[tuple[str, int]]:
+        # Most calls first; a tie in number order, so the list does not shuffle.
+        return heapq.nsmallest(TOP_SHOWN, counts.items(), key=lambda item: (-item[1], item[0]))
+
     return {
-        "callers": [(n, c) for side, n, c in rows if side == 0],
-        "callees": [(n, c) for side, n, c in rows if side == 1],
+        "callers": top(callers),
+        "callees": top(callees),
         # A full window: the range may hold more calls than were counted.
-        "capped": total >= TOP_WINDOW,
+        "capped": len(pairs) >= TOP_WINDOW,
         "window": TOP_WINDOW,
     }
 

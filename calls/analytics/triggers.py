@@ -367,8 +367,12 @@ def rebuild(connection, *, keyed: bool = True) -> None:
             # Writers wait until the recount commits: one that added a row to a bucket
             # meanwhile would collide with the recount's plain INSERT.
             cursor.execute("LOCK TABLE calls_call IN SHARE MODE")
-        cursor.execute("DELETE FROM calls_concurrencypeak")
-        cursor.execute("DELETE FROM calls_callrollup")
+        # TRUNCATE on PostgreSQL: a DELETE would leave every old row dead until a vacuum,
+        # and the overview's range scans would wade through them (calls are locked
+        # anyway; readers of the rollups wait a moment for the recount instead).
+        empty = "TRUNCATE {}" if connection.vendor == "postgresql" else "DELETE FROM {}"
+        cursor.execute(empty.format("calls_concurrencypeak"))
+        cursor.execute(empty.format("calls_callrollup"))
         cursor.execute(
             "INSERT INTO calls_callrollup (bucket, direction, state, hangup_cause, calls, "
             "answered, timed, talk_seconds, chargeable_seconds) "
@@ -377,7 +381,16 @@ def rebuild(connection, *, keyed: bool = True) -> None:
             f"FROM calls_call GROUP BY {bucket}, direction, state, hangup_cause"
         )
         if keyed:
+            cursor.execute(empty.format("calls_keyedrollup"))
             _rebuild_keyed(cursor, connection.vendor, bucket)
+        if connection.vendor == "postgresql":
+            # Fresh statistics: the planner would otherwise take the new tables for the
+            # old ones (or for empty) until autovacuum comes by.
+            tables = ["calls_callrollup"] + (
+                ["calls_keyedrollup", "calls_rollupkey"] if keyed else []
+            )
+            for table in tables:
+                cursor.execute(f"ANALYZE {table}")
 
 
 def _rebuild_keyed(cursor, vendor: str, bucket: str) -> None:
@@ -390,7 +403,6 @@ def _rebuild_keyed(cursor, vendor: str, bucket: str) -> None:
         "state, hangup_cause, active_time, duration, chargeable_duration FROM calls_call "
         "WHERE tag <> ''"
     )
-    cursor.execute("DELETE FROM calls_keyedrollup")
     # WHERE true: SQLite's parser needs it between a SELECT and ON CONFLICT.
     cursor.execute(
         "INSERT INTO calls_rollupkey (kind, key, text) SELECT kind, key, MIN(text) "
