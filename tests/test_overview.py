@@ -360,7 +360,7 @@ def test_peaks_not_computed_yet_are_shown_as_such_and_warmed_later(
 
     client.force_login(viewer)
     # Requests sweep nothing: every peak waits for the warm-up task.
-    monkeypatch.setitem(concurrency.peaks.__kwdefaults__, "budget", timedelta(0))
+    monkeypatch.setitem(concurrency.peak_list.__kwdefaults__, "budget", timedelta(0))
     panels = client.get(reverse("calls:overview"), {"period": "7d"}).context["panels"]
     assert panels["peaks_pending"] == len(panels["peak_table"])
     assert concurrency.warm(timezone.now(), days=8, budget=timedelta(days=8)) > 0

@@ -17,6 +17,7 @@ import heapq
 from datetime import datetime, timedelta
 
 import redis
+from django.db import connection
 from django.db.models import Q
 
 from calls.analytics.rollups import QUARTER, ceil_quarter, floor_quarter
@@ -40,51 +41,73 @@ CHUNK = timedelta(days=1)  # one sweep's span: bounds the rows held at once
 WARM_DAYS = 31
 
 
-def _slots(start: datetime, stop: datetime) -> list[datetime]:
-    slots, slot = [], start
-    while slot < stop:
-        slots.append(slot)
-        slot += QUARTER
-    return slots
-
-
 def peaks(
     start: datetime, end: datetime, now: datetime, *, budget: timedelta = REQUEST_SWEEP
 ) -> dict[datetime, int]:
     """The peak of the quarter hours that meet [start, end), keyed by their start (UTC):
     cached ones, plus up to `budget` of missing ones swept now (the newest). Slots left
     out are not computed yet."""
+    first, values = peak_list(start, end, now, budget=budget)
+    return {first + QUARTER * k: peak for k, peak in enumerate(values) if peak is not None}
+
+
+def peak_list(
+    start: datetime, end: datetime, now: datetime, *, budget: timedelta = REQUEST_SWEEP
+) -> tuple[datetime, list[int | None]]:
+    """peaks() as (the first quarter hour, the peak of each quarter hour from there on,
+    None where not computed yet): a month is 2,880 of them, and numbered slots cost a
+    fraction of aware datetimes as dict keys."""
     first, stop = floor_quarter(start), ceil_quarter(min(end, now))
-    slots = _slots(first, stop)
-    if not slots:
-        return {}
-    found = dict(
-        ConcurrencyPeak.objects.filter(slot__gte=first, slot__lt=stop).values_list("slot", "peak")
-    )
-    missing = [s for s in slots if s not in found]
+    count = max(0, int((stop - first) / QUARTER))
+    values: list[int | None] = [None] * count
+    for k, peak in _cached(first, stop):
+        values[k] = peak
     allowed = int(budget / QUARTER)
+    missing = [k for k in range(count) if values[k] is None]
     todo = missing[-allowed:] if allowed else []
     closed_before = floor_quarter(now)
-    open_slot = closed_before if closed_before in todo else None
-    if open_slot is not None:
-        cached = _open_peak(open_slot)
+    open_k = int((closed_before - first) / QUARTER)
+    if todo and todo[-1] == open_k:  # the quarter hour in progress
+        cached = _open_peak(closed_before)
         if cached is not None:
-            todo.remove(open_slot)
-            found[open_slot] = cached
+            todo.pop()
+            values[open_k] = cached
     while todo:
         # Contiguous runs of at most CHUNK, so one sweep holds a day of calls at most.
         run = [todo.pop(0)]
-        while todo and todo[0] == run[-1] + QUARTER and run[-1] + QUARTER - run[0] < CHUNK:
+        while todo and todo[0] == run[-1] + 1 and (run[-1] + 1 - run[0]) * QUARTER < CHUNK:
             run.append(todo.pop(0))
-        swept = sweep(run[0], run[-1] + QUARTER, now)
-        ConcurrencyPeak.objects.bulk_create(
-            [ConcurrencyPeak(slot=s, peak=swept[s]) for s in run if s + QUARTER <= closed_before],
-            ignore_conflicts=True,  # another viewer cached the same slots meanwhile
+        run_start = first + QUARTER * run[0]
+        swept = sweep(run_start, first + QUARTER * (run[-1] + 1), now)
+        stored = []
+        for k in run:
+            slot = first + QUARTER * k
+            values[k] = swept[slot]
+            if k < open_k:
+                stored.append(ConcurrencyPeak(slot=slot, peak=swept[slot]))
+        # ignore_conflicts: another viewer cached the same slots meanwhile.
+        ConcurrencyPeak.objects.bulk_create(stored, ignore_conflicts=True)
+        if run[-1] == open_k:
+            _open_peak(closed_before, values[open_k])
+    return first, values
+
+
+def _cached(first: datetime, stop: datetime) -> list[tuple[int, int]]:
+    """The cached peaks of [first, stop) as (quarter hours after `first`, peak): on
+    PostgreSQL numbered by the database, so no timestamp reaches Python."""
+    if connection.vendor != "postgresql":
+        cached = ConcurrencyPeak.objects.filter(slot__gte=first, slot__lt=stop)
+        return [
+            (int((slot - first) / QUARTER), peak)
+            for slot, peak in cached.values_list("slot", "peak")
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (EXTRACT(EPOCH FROM slot - %s) / 900)::int, peak "
+            "FROM calls_concurrencypeak WHERE slot >= %s AND slot < %s",
+            [first, first, stop],
         )
-        found.update({s: swept[s] for s in run})
-        if open_slot in swept:
-            _open_peak(open_slot, swept[open_slot])
-    return found
+        return cursor.fetchall()
 
 
 def _open_peak(slot: datetime, value: int | None = None) -> int | None:

@@ -293,21 +293,21 @@ def _bar_of(starts: list[datetime], moment: datetime) -> int | None:
 def peak_per_interval(selection: Selection, bars: list[Interval]) -> list[int | None]:
     """The most calls live at once during each bar (all calls: a peak is the account's,
     whatever the filters); None where a quarter hour's peak is not computed yet."""
-    slots = concurrency.peaks(selection.start, selection.end, selection.now)
-    starts = [bar.start for bar in bars]
+    first, values = concurrency.peak_list(selection.start, selection.end, selection.now)
+    # Each bar's first quarter hour, numbered from `first` (bars start on quarter hours).
+    starts = [int((bar.start - first) / QUARTER) for bar in bars]
     result: list[int | None] = [0] * len(bars)
-    first = rollups.floor_quarter(selection.start)
-    moment = first
-    last = rollups.ceil_quarter(min(selection.end, selection.now))
-    while moment < last:
-        index = _bar_of(starts, moment)
-        if index is not None:
-            peak = slots.get(moment)
-            if peak is None or result[index] is None:
-                result[index] = None
-            else:
-                result[index] = max(result[index], peak)
-        moment += QUARTER
+    index = -1  # before the first bar
+    for k, peak in enumerate(values):
+        # Bars and quarter hours are both in order: the last bar started by now.
+        while index + 1 < len(starts) and starts[index + 1] <= k:
+            index += 1
+        if index < 0:
+            continue
+        if peak is None or result[index] is None:
+            result[index] = None
+        else:
+            result[index] = max(result[index], peak)
     return result
 
 
