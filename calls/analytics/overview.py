@@ -165,17 +165,23 @@ class Selection:
         """What the rollups do not count, counted from the calls once per range: the
         partial edges (or everything without `inner`), and a plan's other calls."""
         key = (start, end)
-        if key not in self._counted:
-            qs = self.calls
-            if key != (self.start, self.end):
-                qs = self.form_without_range().filter(Call.objects.all(), now=self.now)
-            qs = qs.filter(start_time__gte=start, start_time__lt=end)
-            parts = rollups.edges(qs, start, end) if inner is not None else [qs]
-            plan = self.plan[1]
-            if inner is not None and plan is not None and plan.also is not None:
-                window = Q(start_time__gte=inner[0], start_time__lt=inner[1])
-                parts.append(self.direction_only().filter(window & plan.also))
-            self._counted[key] = rollups.from_calls_union(parts)
+        if key in self._counted:
+            return self._counted[key]
+        ranges = [(start, end)] if inner is None else [(start, inner[0]), (inner[1], end)]
+        ranges = [(low, high) for low, high in ranges if low < high]
+        exact, plan = self.plan
+        if not exact and plan is None:  # only a range and a direction: plain SQL
+            direction = self.form.cleaned_data.get("direction") or ""
+            self._counted[key] = rollups.plain_from_calls(ranges, direction)
+            return self._counted[key]
+        qs = self.calls
+        if key != (self.start, self.end):
+            qs = self.form_without_range().filter(Call.objects.all(), now=self.now)
+        parts = [qs.filter(start_time__gte=low, start_time__lt=high) for low, high in ranges]
+        if inner is not None and plan is not None and plan.also is not None:
+            window = Q(start_time__gte=inner[0], start_time__lt=inner[1])
+            parts.append(self.direction_only().filter(window & plan.also))
+        self._counted[key] = rollups.from_calls_union(parts)
         return self._counted[key]
 
     def direction_only(self) -> QuerySet:
@@ -419,12 +425,15 @@ def comparisons(selection: Selection) -> list[tuple[str, Totals]]:
     for _, days in labels:
         start = local_midnight(today - timedelta(days=days), zone)
         windows.append((start, min(start + elapsed, now)))
-    form = selection.form_without_range()
     exact, plan = selection.plan
+    direction = selection.form.cleaned_data.get("direction") or ""
+    calls = None  # the plain case: a range and a direction, nothing the form must apply
+    if exact or plan is not None:
+        calls = selection.form_without_range().filter(Call.objects.all(), now=now)
     rows = rollups.windows_totals(
-        form.filter(Call.objects.all(), now=now),
         windows,
-        form.cleaned_data.get("direction") or "",
+        direction,
+        calls=calls,
         exact=exact,
         keyed=plan and plan.keyed,
         also=selection.direction_only().filter(plan.also) if plan and plan.also else None,

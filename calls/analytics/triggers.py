@@ -229,6 +229,13 @@ def _sqlite_bucket(t: str) -> str:
     return f"(substr({t}, 1, 14) || printf('%02d', {minute}) || ':00')"
 
 
+def quarter_hour_sql(vendor: str, column: str) -> str:
+    """SQL for `column` rounded down to its quarter hour, as the triggers bucket it."""
+    if vendor == "postgresql":
+        return _PG_BUCKET.format(t=column)
+    return _sqlite_bucket(column)
+
+
 def _sqlite_add(row: str, sign: int) -> str:
     b = _sqlite_bucket(f"{row}.start_time")
     key = (
