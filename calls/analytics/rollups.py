@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.db.models import Count, DateTimeField, Func, IntegerField, Min, QuerySet, Sum, Value
@@ -228,11 +229,29 @@ def from_rollups(
     ]
 
 
-# bigint, not numeric (what SUM of a bigint gives): plain ints in Python, as the ORM's.
+# Summed as float8: PostgreSQL sums a bigint in numeric, at several times the cost, and
+# a double holds every integer up to 2^53 exactly. Back as bigint: plain ints in Python.
 _SUMS = ", ".join(
-    f"SUM({c})::bigint"
+    f"SUM({c}::float8)::bigint"
     for c in ("calls", "answered", "timed", "talk_seconds", "chargeable_seconds")
 )
+
+
+def hour_minute(zone: str, start: datetime, end: datetime) -> int | None:
+    """The minute past a UTC hour at which the zone's local hours start, if it is the
+    same all through [start, end] (0 for most zones, 30 for India's, 45 for Nepal's);
+    None if it changes (Lord Howe Island moves its clocks by half an hour). The offset is
+    read at each local day's start: no zone keeps an offset for less than a day."""
+    tz = ZoneInfo(zone)
+    minutes = set()
+    moment = start
+    while True:
+        offset = moment.astimezone(tz).utcoffset() or timedelta(0)
+        minutes.add(int(offset.total_seconds() // 60) % 60)
+        if moment >= end or len(minutes) > 1:
+            break
+        moment = min(moment + timedelta(days=1), end)
+    return minutes.pop() if len(minutes) == 1 else None
 
 
 def from_rollups_split(
@@ -254,7 +273,14 @@ def from_rollups_split(
         return rows, rows
     table = "calls_callrollup" if keyed is None else "calls_keyedrollup"
     where = "bucket >= %s AND bucket < %s AND calls <> 0"
-    params: list = [zone, start, end]
+    minute = hour_minute(zone, start, end)
+    if minute is None:  # the zone's hours start at different minutes in the range
+        key_sql, params = _PG_KEYS["hour"], [zone, start, end]
+    else:
+        # Every local hour of the range starts `minute` past a UTC hour: plain arithmetic
+        # instead of a time zone conversion per row (a month is 19,000 rows).
+        key_sql = "date_bin('1 hour', bucket, %s)"
+        params = [datetime(2000, 1, 1, 0, minute, tzinfo=UTC), start, end]
     if keyed is not None:
         where += " AND kind = %s AND key = ANY(%s)"
         params += [keyed[0], list(keyed[1])]
@@ -263,7 +289,7 @@ def from_rollups_split(
         params.append(direction)
     sql = (
         f"SELECT GROUPING(k), k, direction, state, hangup_cause, {_SUMS} FROM ("  # noqa: S608
-        f"SELECT {_PG_KEYS['hour']} AS k, * FROM {table} WHERE {where}) AS r "
+        f"SELECT {key_sql} AS k, * FROM {table} WHERE {where}) AS r "
         "GROUP BY GROUPING SETS ((k, state), (direction, state, hangup_cause))"
     )
     totals: list[Row] = []
