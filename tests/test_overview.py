@@ -374,3 +374,22 @@ def test_exact_match_finds_the_number_and_not_its_suffix(client, viewer):
     writes.upsert_calls([_call(1, now, frm="+19195550003"), _call(2, now, frm="+4419195550003")])
     assert _list_count({"q": "+19195550003", "match": "exact"}) == 1
     assert _list_count({"q": "+19195550003"}) == 2  # auto: the last 10 digits
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "expected"),
+    [
+        ("UTC", "2026-03-01", 0),
+        ("America/New_York", "2026-03-01", 0),  # a DST change inside: still :00
+        ("Asia/Kolkata", "2026-03-01", 30),
+        ("Asia/Kathmandu", "2026-03-01", 45),
+        ("America/St_Johns", "2026-03-01", 30),  # UTC-03:30, and DST
+        ("Australia/Lord_Howe", "2026-03-20", None),  # +11:00 to +10:30 on 5 April
+        ("Australia/Lord_Howe", "2026-06-01", 30),  # the winter months alone
+    ],
+)
+def test_the_minute_local_hours_start_at_over_a_range(zone, start, expected):
+    from calls.analytics import rollups
+
+    begin = datetime.fromisoformat(start).replace(tzinfo=UTC)
+    assert rollups.hour_minute(zone, begin, begin + timedelta(days=30)) == expected
