@@ -15,8 +15,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Count, DateTimeField, Func, IntegerField, Min, QuerySet, Sum, Value
-from django.db.models.expressions import RawSQL
+from django.db.models import Count, DateTimeField, Func, IntegerField, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from calls.models import CallRollup, KeyedRollup
@@ -138,24 +137,10 @@ def _by_quarter(qs: QuerySet) -> QuerySet:
     )
 
 
-# How rollup rows can be grouped in the database (PostgreSQL) before they reach Python.
-# Each key is an instant that lands in the right bar or cell, so the Python grouping of
-# quarter-hour rows (SQLite, and a range's partial edges) treats both alike:
-# - hour: the UTC instant the viewer's local hour starts (the repeated hour of a DST
-#   change stays two hours);
-# - day: the instant the viewer's local day starts;
-# - heat: the first quarter hour of each local weekday and hour;
-# - total: no time at all (the first quarter hour of the range).
-_PG_KEYS = {
-    "hour": "bucket - make_interval(mins => EXTRACT(MINUTE FROM bucket AT TIME ZONE %s)::int)",
-    "day": "(date_trunc('day', bucket AT TIME ZONE %s) AT TIME ZONE %s)",
-}
-_PG_SHAPES = {
-    "hour": ["state"],
-    "day": ["state"],
-    "heat": ["state"],
-    "total": ["direction", "state", "hangup_cause"],
-}
+# The UTC instant the viewer's local hour starts, for a rollup row (PostgreSQL): the
+# repeated hour of a DST change stays two hours. Every bar and heatmap cell is a set of
+# whole local hours, so rows keyed this way land where their quarter hours would.
+_PG_LOCAL_HOUR = "bucket - make_interval(mins => EXTRACT(MINUTE FROM bucket AT TIME ZONE %s)::int)"
 
 
 # Which rollups to read: None for CallRollup (every call), or (kind, keys) for the
@@ -176,53 +161,36 @@ def from_rollups(
     direction: str = "",
     *,
     group: str = "",
-    zone: str = "UTC",
     keyed: Keyed = None,
 ) -> list[Row]:
-    """Rows of whole quarter hours in [start, end) (both on a quarter hour); grouped in
-    the database by `group` (see _PG_KEYS) where it is PostgreSQL."""
+    """Rows of whole quarter hours in [start, end) (both on a quarter hour); with
+    group="total", summed in the database by direction, state and cause (a window's
+    totals, keyed by its first quarter hour)."""
     qs = _source(keyed).filter(bucket__gte=start, bucket__lt=end).exclude(calls=0)
     if direction:
         qs = qs.filter(direction=direction)
-    sums = {
-        "n": Sum("calls"),
-        "a": Sum("answered"),
-        "t": Sum("timed"),
-        "talk": Sum("talk_seconds"),
-        "charge": Sum("chargeable_seconds"),
-    }
-    if group and connection.vendor == "postgresql":
-        shape = _PG_SHAPES[group]
-        if group in _PG_KEYS:
-            sql = _PG_KEYS[group]
-            # Fixed SQL; the zone travels as a parameter.
-            qs = qs.annotate(k=RawSQL(sql, [zone] * sql.count("%s"))).values("k", *shape)  # noqa: S611
-        elif group == "heat":
-            local = "bucket AT TIME ZONE %s"
-            qs = qs.annotate(
-                dow=RawSQL(f"EXTRACT(ISODOW FROM {local})", [zone]),  # noqa: S611
-                hour=RawSQL(f"EXTRACT(HOUR FROM {local})", [zone]),  # noqa: S611
-            ).values("dow", "hour", *shape)
-            sums["k"] = Min("bucket")
-        else:
-            qs = qs.values(*shape)
-            sums["k"] = Min("bucket")
-        result = []
-        for item in qs.annotate(**sums).order_by():
-            result.append(
-                Row(
-                    item["k"],
-                    item.get("direction", ""),
-                    item["state"],
-                    item.get("hangup_cause", ""),
-                    item["n"],
-                    item["a"],
-                    item["t"],
-                    item["talk"],
-                    item["charge"],
-                )
+    if group == "total":
+        totals = qs.values("direction", "state", "hangup_cause").annotate(
+            n=Sum("calls"),
+            a=Sum("answered"),
+            t=Sum("timed"),
+            talk=Sum("talk_seconds"),
+            charge=Sum("chargeable_seconds"),
+        )
+        return [
+            Row(
+                start,
+                i["direction"],
+                i["state"],
+                i["hangup_cause"],
+                i["n"],
+                i["a"],
+                i["t"],
+                i["talk"],
+                i["charge"],
             )
-        return result
+            for i in totals.order_by()
+        ]
     fields = ("bucket", "direction", "state", "hangup_cause", "calls", "answered", "timed")
     return [
         Row(*values) for values in qs.values_list(*fields, "talk_seconds", "chargeable_seconds")
@@ -275,7 +243,7 @@ def from_rollups_split(
     where = "bucket >= %s AND bucket < %s AND calls <> 0"
     minute = hour_minute(zone, start, end)
     if minute is None:  # the zone's hours start at different minutes in the range
-        key_sql, params = _PG_KEYS["hour"], [zone, start, end]
+        key_sql, params = _PG_LOCAL_HOUR, [zone, start, end]
     else:
         # Every local hour of the range starts `minute` past a UTC hour: plain arithmetic
         # instead of a time zone conversion per row (a month is 19,000 rows).
