@@ -157,8 +157,25 @@ _PG_UPSERT = _PG_APPLY[: _PG_APPLY.index("-- One range per batch")]
 
 # The rows of an update whose keyed columns changed, old and new (as oc and nc above).
 _PG_CHANGED = _PG_UPDATE[: _PG_UPDATE.index("iv AS MATERIALIZED")].rstrip(", ")
+# The same, for the rows whose keys themselves changed (a new tag, say): only those can
+# bring a key RollupKey does not hold yet. Most updates (a hangup cause read with the
+# events) change none, and then insert nothing.
+_KEY_COLS = ("direction", "from_digits", "to_digits", "tag")
+_PG_REKEYED = _PG_CHANGED.replace(
+    "("
+    + ", ".join(f"o.{c}" for c in _COLS)
+    + ") IS DISTINCT FROM ("
+    + ", ".join(f"n.{c}" for c in _COLS)
+    + ")",
+    "("
+    + ", ".join(f"o.{c}" for c in _KEY_COLS)
+    + ") IS DISTINCT FROM ("
+    + ", ".join(f"n.{c}" for c in _KEY_COLS)
+    + ")",
+)
+assert _PG_REKEYED != _PG_CHANGED
 _PG_KEYED_UPDATE = _PG_KEYS_ADD.format(
-    prefix=_PG_CHANGED, deltas=_pg_keyed_delta("nc", 1)
+    prefix=_PG_REKEYED, deltas=_pg_keyed_delta("nc", 1)
 ) + _PG_KEYED_APPLY.format(
     prefix=_PG_CHANGED,
     deltas=f"{_pg_keyed_delta('nc', 1)} UNION ALL {_pg_keyed_delta('oc', -1)}",
