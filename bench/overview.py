@@ -121,7 +121,48 @@ def _timed(fn, n: int) -> tuple[float, float]:
     return _percentiles(samples)
 
 
-def measure_panels(record, size: str, n: int, target_ms: float) -> None:
+def load_seeded(n: int) -> float:
+    """Replace the calls with n from `seed_calls` (the simulator's own history: 7 days, its
+    numbers and tags, one event per call); returns seconds."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from bench.common import empty_tables
+
+    started = time.perf_counter()
+    empty_tables()
+    call_command("seed_calls", calls=n, events_per_call=1, verbosity=0)
+    with connection.cursor() as cursor:
+        for table in ("calls_call", "calls_callrollup", "calls_keyedrollup"):
+            cursor.execute(f"ANALYZE {table}")
+    return time.perf_counter() - started
+
+
+def busiest(column: str, where: str) -> str:
+    """The most frequent value of a column of the calls (a number or a tag to filter by)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {column} FROM calls_call WHERE {where} "  # noqa: S608 - fixed names
+            f"GROUP BY {column} ORDER BY COUNT(*) DESC, {column} LIMIT 1"
+        )
+        row = cursor.fetchone()
+    return row[0] if row else ""
+
+
+def measure_panels(
+    record,
+    size: str,
+    n: int,
+    target_ms: float,
+    number: str = "+19195550003",
+    tag: str = "campaign-3",
+) -> None:
+    """Every panel, then the whole page, for the ranges and filters an operator picks;
+    `number` (one of the account's) and `tag` are the filters' values."""
+    from urllib.parse import quote_plus
+
     from django.http import QueryDict
     from django.test import Client
     from django.utils import timezone
@@ -150,14 +191,16 @@ def measure_panels(record, size: str, n: int, target_ms: float) -> None:
         "top callers and callees": lambda: figures.top_parties(week()),
         "live now": figures.live_now,
         "one number, 30 days: range rows": lambda: selection(
-            "period=30d&q=%2B19195550003"
+            f"period=30d&q={quote_plus(number)}"
         ).split_rows(),
         "one number, 30 days: top callers and callees": lambda: figures.top_parties(
-            selection("period=30d&q=%2B19195550003")
+            selection(f"period=30d&q={quote_plus(number)}")
         ),
-        "a tag, 24 hours: range rows": lambda: selection("period=24h&tag=campaign-3").split_rows(),
+        "a tag, 24 hours: range rows": lambda: selection(
+            f"period=24h&tag={quote_plus(tag)}"
+        ).split_rows(),
         "a tag, 24 hours: top callers and callees": lambda: figures.top_parties(
-            selection("period=24h&tag=campaign-3")
+            selection(f"period=24h&tag={quote_plus(tag)}")
         ),
     }
     for label, fn in panels.items():
@@ -180,8 +223,8 @@ def measure_panels(record, size: str, n: int, target_ms: float) -> None:
         ("last 24 hours", "period=24h"),
         ("last 30 days", "period=30d"),
         ("inbound, 7 days", "period=7d&direction=in"),
-        ("one account number, 30 days", "period=30d&q=%2B19195550003"),
-        ("a tag, 24 hours", "period=24h&tag=campaign-3"),
+        ("one account number, 30 days", f"period=30d&q={quote_plus(number)}"),
+        ("a tag, 24 hours", f"period=24h&tag={quote_plus(tag)}"),
     ]
     for label, query in pages:
         path = f"/overview/?{query}"
@@ -197,12 +240,34 @@ def measure_panels(record, size: str, n: int, target_ms: float) -> None:
         )
 
 
+def _trigger_ms(cursor) -> float:
+    """Milliseconds spent in the rollup trigger functions by this session and not yet
+    reported to the statistics (PostgreSQL reports them only between transactions, so
+    two reads inside one transaction differ by that transaction's own trigger time)."""
+    cursor.execute(
+        "SELECT COALESCE(SUM(total_time), 0) FROM pg_stat_xact_user_functions "
+        "WHERE funcname IN ('calls_rollup_insert', 'calls_rollup_update', 'calls_rollup_delete')"
+    )
+    return float(cursor.fetchone()[0])
+
+
 def measure_upkeep(record, batches: int) -> None:
     """The sync's write path (writes.upsert_calls: COPY + INSERT ... ON CONFLICT) with the
-    rollup triggers on and off, alternating, on new calls and on calls that end."""
+    rollup triggers on and off, on new calls and on calls that end, measured two ways:
+
+    - directly: the time PostgreSQL spends in the trigger functions (track_functions),
+      against the write time of the batches written without them. Exact to the
+      millisecond, whatever else the machine does; it leaves out the transition tables'
+      capture (a copy of the changed rows, small beside the functions).
+    - end to end: the batches' wall time with the triggers enabled and disabled, in the
+      order on, off, off, on (drift cancels out). A batch's time varies by more than the
+      triggers cost (Python, the disk, the other core): it takes a hundred batches each
+      way for the medians to settle within a few percent (20 gave anywhere from +1 % to
+      +15 % on one machine). Shown with the spread of the batches written without them.
+    """
     from datetime import UTC, datetime
 
-    from django.db import connection, transaction
+    from django.db import DatabaseError, connection, transaction
 
     from calls.models import Call
     from calls.sync import payloads, writes
@@ -242,18 +307,31 @@ def measure_upkeep(record, batches: int) -> None:
             for k, name in enumerate(names)
         ]
 
-    timings = {True: [], False: []}
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute("SET track_functions = 'pl'")  # a superuser's setting
+            direct = True
+        except DatabaseError:  # not allowed: the end-to-end figure only
+            direct = False
+    timings: dict[bool, list[float]] = {True: [], False: []}
+    in_triggers: list[float] = []
+
+    def written(write) -> float:
+        """Write in a transaction of its own; returns the trigger functions' ms in it."""
+        with transaction.atomic(), connection.cursor() as cursor:
+            before = _trigger_ms(cursor) if direct else 0.0
+            write()
+            return (_trigger_ms(cursor) - before) if direct else 0.0
+
     for batch in range(batches):
-        triggers_on = batch % 2 == 0
+        triggers_on = batch % 4 in (0, 3)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"ALTER TABLE calls_call {'ENABLE' if triggers_on else 'DISABLE'} TRIGGER USER"
             )
         started = time.perf_counter()
-        with transaction.atomic():
-            writes.upsert_calls(rows(batch, "active"))
-        with transaction.atomic():
-            writes.upsert_calls(rows(batch, "completed"))
+        spent = written(lambda b=batch: writes.upsert_calls(rows(b, "active")))
+        spent += written(lambda b=batch: writes.upsert_calls(rows(b, "completed")))
         # Then the calls' events, as the sync reads them once a call has ended (this
         # also sets each hangup cause, which moves the call between rollup rows).
         ids = dict(
@@ -265,9 +343,10 @@ def measure_upkeep(record, batches: int) -> None:
             writes.EventRead(pk, "completed", None, "", events(cid), base, cid)
             for cid, pk in ids.items()
         ]
-        with transaction.atomic():
-            writes.store_events(reads)
+        spent += written(lambda r=reads: writes.store_events(r))
         timings[triggers_on].append(time.perf_counter() - started)
+        if triggers_on:
+            in_triggers.append(spent)
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE calls_call ENABLE TRIGGER USER")
     # Leave the generated calls as they were (a later --no-load run finds them), and
@@ -278,11 +357,26 @@ def measure_upkeep(record, batches: int) -> None:
         Call.objects.filter(catapult_id__startswith="c-upkeep-").delete()
         triggers.rebuild(connection)
     on, off = statistics.median(timings[True]), statistics.median(timings[False])
+    what = "rollup upkeep on the sync's writes (500 calls listed, ended, 3,500 events)"
+    if direct and in_triggers:
+        spent_ms = statistics.median(in_triggers)
+        share = 100 * spent_ms / (off * 1000)
+        record(
+            "overview",
+            f"{what}: time in the rollup triggers",
+            f"{spent_ms:.1f} ms per batch of {off * 1000:.0f} ms written without them: "
+            f"+{share:.1f} %",
+            "<= +10 %",
+            share <= 10,
+        )
+    low, high = (statistics.quantiles(timings[False], n=4)[i] for i in (0, 2))
+    spread = 100 * (high - low) / off
     extra = 100 * (on - off) / off
     record(
         "overview",
-        "rollup upkeep on the sync's writes (500 calls listed, ended, 3,500 events)",
-        f"{off * 1000:.0f} ms without, {on * 1000:.0f} ms with triggers: +{extra:.1f} %",
+        f"{what}: end to end, {len(timings[True])} batches each way",
+        f"{off * 1000:.0f} ms without, {on * 1000:.0f} ms with triggers: {extra:+.1f} % "
+        f"(batches without vary by {spread:.0f} % between quartiles)",
         "<= +10 %",
         extra <= 10,
     )
@@ -297,14 +391,23 @@ def part_overview(args, record) -> None:
     scale = getattr(args, "scale", 1)
     if scale != 1:
         sizes = [max(10_000, int(n * scale)) for n in sizes]
+    seeded = getattr(args, "data", "generated") == "seed_calls"
     for n in sizes:
         size = f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n:,}"
-        print(f"\n[overview] {n:,} generated calls", flush=True)
+        print(f"\n[overview] {n:,} {'seed_calls' if seeded else 'generated'} calls", flush=True)
         from calls.models import Call
 
-        generated = Call.objects.filter(catapult_id__startswith="c-ov")
-        if getattr(args, "no_load", False) and generated.count() == n:
+        # Calls this benchmark loaded: "c-ov" and a number when generated; seed_calls's
+        # are the simulator's ids ("c-" and 25 letters and digits).
+        if seeded:
+            loaded = Call.objects.exclude(catapult_id__regex=r"^c-ov[0-9]+$")
+        else:
+            loaded = Call.objects.filter(catapult_id__startswith="c-ov")
+        if getattr(args, "no_load", False) and loaded.count() == n == Call.objects.count():
             print("  reusing the calls already loaded", flush=True)
+        elif seeded:
+            seconds = load_seeded(n)
+            record("overview", f"{size} load (seed_calls, triggers on)", f"{seconds:.0f} s")
         else:
             seconds = load(n, outside=max(1000, n // 20))
             record("overview", f"{size} load (generate_series, triggers on)", f"{seconds:.0f} s")
@@ -316,7 +419,14 @@ def part_overview(args, record) -> None:
             f"{time.perf_counter() - started:.1f} s",
         )
         target = 100 if n <= 1_000_000 else 300
-        measure_panels(record, size, args.requests_overview, target)
+        filters = {}
+        if seeded:  # the simulator's own numbers and tags: its busiest of each
+            filters = {
+                "number": busiest("to_number", "direction = 'in'"),
+                "tag": busiest("tag", "tag <> ''"),
+            }
+            print(f"  filters: number {filters['number']}, tag {filters['tag']}", flush=True)
+        measure_panels(record, size, args.requests_overview, target, **filters)
     measure_upkeep(record, batches=args.upkeep_batches)
 
 
@@ -324,9 +434,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--requests", type=int, default=40)
-    parser.add_argument("--upkeep-batches", type=int, default=20)
+    parser.add_argument("--upkeep-batches", type=int, default=200)
     parser.add_argument(
         "--no-load", action="store_true", help="reuse the calls loaded by an earlier run"
+    )
+    parser.add_argument(
+        "--data",
+        choices=("generated", "seed_calls"),
+        default="generated",
+        help="generated: 90 days in SQL (fast at 10M); seed_calls: the simulator's own "
+        "history (7 days; minutes per million calls)",
     )
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/bench")
     parser.add_argument(

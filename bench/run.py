@@ -669,7 +669,7 @@ def main() -> None:
         "--requests-overview", type=int, default=40, help="overview: requests per page measured"
     )
     parser.add_argument(
-        "--upkeep-batches", type=int, default=20, help="overview: write batches for the upkeep"
+        "--upkeep-batches", type=int, default=200, help="overview: write batches for the upkeep"
     )
     parser.add_argument("--viewers", type=int, default=50)
     parser.add_argument("--load-seconds", type=float, default=30.0)
