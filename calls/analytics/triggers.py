@@ -135,45 +135,41 @@ WHERE slot BETWEEN (SELECT MIN(lo) FROM ({intervals}) AS i)
 # read that one result: transition tables have no index, so each extra join costs.
 _COLS = ("direction", "state", "hangup_cause", "start_time", "active_time", "end_time")
 _COLS += ("duration", "chargeable_duration", "from_digits", "to_digits", "tag")
+
+
+def _pg_changed_pairs(compared: tuple[str, ...]) -> str:
+    """CTEs of an update's rows whose `compared` columns changed: `pairs` (old and new
+    side by side), `oc` and `nc` (the old and the new rows, as _COLS)."""
+    return (
+        "WITH pairs AS MATERIALIZED (SELECT "
+        + ", ".join(f"o.{c} AS o_{c}, n.{c} AS n_{c}" for c in _COLS)
+        + " FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE ("
+        + ", ".join(f"o.{c}" for c in compared)
+        + ") IS DISTINCT FROM ("
+        + ", ".join(f"n.{c}" for c in compared)
+        + ")), "
+        + "oc AS (SELECT "
+        + ", ".join(f"o_{c} AS {c}" for c in _COLS)
+        + " FROM pairs), nc AS (SELECT "
+        + ", ".join(f"n_{c} AS {c}" for c in _COLS)
+        + " FROM pairs)"
+    )
+
+
+# The rows of an update whose counted columns changed, old and new.
+_PG_CHANGED = _pg_changed_pairs(_COLS)
 _PG_UPDATE = (
-    "WITH pairs AS MATERIALIZED (SELECT "
-    + ", ".join(f"o.{c} AS o_{c}, n.{c} AS n_{c}" for c in _COLS)
-    + " FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE ("
-    + ", ".join(f"o.{c}" for c in _COLS)
-    + ") IS DISTINCT FROM ("
-    + ", ".join(f"n.{c}" for c in _COLS)
-    + ")), "
-    + "oc AS (SELECT "
-    + ", ".join(f"o_{c} AS {c}" for c in _COLS)
-    + " FROM pairs), nc AS (SELECT "
-    + ", ".join(f"n_{c} AS {c}" for c in _COLS)
-    + " FROM pairs), "
-    + "iv AS MATERIALIZED ({i_old} UNION ALL {i_new}), "
-    + "gone AS (DELETE FROM calls_concurrencypeak WHERE slot BETWEEN "
-    + "(SELECT MIN(lo) FROM iv) AND (SELECT MAX(hi) FROM iv)) "
+    f"{_PG_CHANGED}, "
+    f"iv AS MATERIALIZED ({_pg_interval('oc')} UNION ALL {_pg_interval('nc')}), "
+    "gone AS (DELETE FROM calls_concurrencypeak WHERE slot BETWEEN "
+    "(SELECT MIN(lo) FROM iv) AND (SELECT MAX(hi) FROM iv)) "
 )
-_PG_UPDATE = _PG_UPDATE.format(i_old=_pg_interval("oc"), i_new=_pg_interval("nc"))
 _PG_UPSERT = _PG_APPLY[: _PG_APPLY.index("-- One range per batch")]
 
-# The rows of an update whose keyed columns changed, old and new (as oc and nc above).
-_PG_CHANGED = _PG_UPDATE[: _PG_UPDATE.index("iv AS MATERIALIZED")].rstrip(", ")
 # The same, for the rows whose keys themselves changed (a new tag, say): only those can
 # bring a key RollupKey does not hold yet. Most updates (a hangup cause read with the
 # events) change none, and then insert nothing.
-_KEY_COLS = ("direction", "from_digits", "to_digits", "tag")
-_PG_REKEYED = _PG_CHANGED.replace(
-    "("
-    + ", ".join(f"o.{c}" for c in _COLS)
-    + ") IS DISTINCT FROM ("
-    + ", ".join(f"n.{c}" for c in _COLS)
-    + ")",
-    "("
-    + ", ".join(f"o.{c}" for c in _KEY_COLS)
-    + ") IS DISTINCT FROM ("
-    + ", ".join(f"n.{c}" for c in _KEY_COLS)
-    + ")",
-)
-assert _PG_REKEYED != _PG_CHANGED
+_PG_REKEYED = _pg_changed_pairs(("direction", "from_digits", "to_digits", "tag"))
 _PG_KEYED_UPDATE = _PG_KEYS_ADD.format(
     prefix=_PG_REKEYED, deltas=_pg_keyed_delta("nc", 1)
 ) + _PG_KEYED_APPLY.format(
