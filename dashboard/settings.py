@@ -432,6 +432,9 @@ if env_bool("BEHIND_PROXY", False):
     # The proxy terminates TLS and says so; only trust this behind a proxy that sets it.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD or not HTTPS else ["security.W021"]
+# SQLite builds call_newest_idx without its included columns, which only PostgreSQL's
+# index-only scans use (calls/models.py): nothing to warn about.
+SILENCED_SYSTEM_CHECKS.append("models.W040")
 SESSION_COOKIE_AGE = env_int("SESSION_HOURS", 12, minimum=1) * 3600  # an operator's shift
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True

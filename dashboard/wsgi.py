@@ -1,6 +1,9 @@
+import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 application = get_wsgi_application()
+
+gc.freeze()  # as in dashboard/asgi.py

@@ -140,10 +140,24 @@ def test_number_and_tag_filters_count_from_keyed_rollups_exactly(
 
 
 @pytest.mark.parametrize("window", [7, 10_000])
-@pytest.mark.parametrize("query", [q for q, kind in KEYED_FILTERS if kind == "own"])
-def test_top_parties_of_a_number_are_those_of_its_newest_calls(traffic, monkeypatch, query, window):
-    """The own-number path (newest calls per number and side, and the other party's
-    matches) finds the very calls the list shows first."""
+@pytest.mark.parametrize(
+    "query",
+    [q for q, _ in KEYED_FILTERS] + [{"period": "7d"}, {"period": "24h", "direction": "in"}],
+)
+def test_top_parties_are_those_of_the_newest_calls_the_list_shows(
+    traffic, monkeypatch, query, window
+):
+    """Whichever way they are read (along the start-time index; per own number or per
+    tag, and the other party's matches, on PostgreSQL), the top callers and callees
+    are those of the very calls the list shows first."""
+    now = traffic
+    writes.upsert_calls(
+        [
+            # A long tag (no entry in the tag index), a call between two own numbers.
+            _call(2002, now - timedelta(hours=3), tag="long-" + "y" * 2000),
+            _call(2003, now - timedelta(hours=4), direction="out", frm="+19195550100"),
+        ]
+    )
     monkeypatch.setattr(figures, "TOP_WINDOW", window)
     form = CallFilterForm(query)
     assert form.is_valid()
@@ -159,6 +173,33 @@ def test_top_parties_of_a_number_are_those_of_its_newest_calls(traffic, monkeypa
         assert dict(found) == {n: counts[n] for n, _ in found}
         assert sorted(counts.values(), reverse=True)[: len(found)] == [c for _, c in found]
     assert top["capped"] == (len(newest) >= window)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's own indexes")
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        ({"period": "7d"}, "call_newest_idx"),
+        ({"period": "7d", "q": "+1 (919) 555-0003"}, "call_own_newest"),
+        ({"period": "7d", "tag": "vip"}, "call_tag_newest"),
+    ],
+)
+def test_top_parties_read_an_index_and_never_the_table(traffic, query, index):
+    """The query as written matches its index's expression and WHERE: PostgreSQL can
+    answer it from the index alone (on a table this small it would rather scan, so the
+    other ways are turned off for the EXPLAIN)."""
+    form = CallFilterForm(query)
+    assert form.is_valid()
+    selection = figures.select(form, traffic, timezone.get_current_timezone())
+    sql, params = figures._newest_window(selection)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert f"Index Only Scan using {index} " in plan, plan
+    assert "Seq Scan" not in plan
 
 
 def test_every_bar_drills_into_exactly_its_calls(client, viewer, traffic):

@@ -16,6 +16,10 @@ own number (the account's side), so the calls a number filter selects are:
 That index serves "ends with" (and so any full number typed) and "exactly"; a number
 filter of another mode, a filter of anything else, or a number and a tag together are
 counted from the calls, as before.
+
+The same split finds a plan's newest calls (the Overview's top callers): each own number's
+or tag's newest calls along an index of its own, holding the two numbers, so nothing is
+walked past and no row is fetched from the table (PostgreSQL; NEWEST_INDEXES).
 """
 
 from __future__ import annotations
@@ -26,11 +30,29 @@ from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 
 from calls.analytics.rollups import Keyed
-from calls.analytics.triggers import OWN_DIGITS, REMOTE_DIGITS_REV
+from calls.analytics.triggers import KEY_TEXT_MAX, OWN_DIGITS, REMOTE_DIGITS_REV
 from calls.filters import ROLLUP_FILTERS, CallFilterForm
 from calls.models import RollupKey
 
-_OWN_REV = OWN_DIGITS.format(p="").replace("_digits", "_digits_rev")
+_OWN = OWN_DIGITS.format(p="")
+_OWN_REV = _OWN.replace("_digits", "_digits_rev")
+# A tag this long has an entry in the tag index (a longer one is keyed by its md5, and
+# read the slow way: an index entry has a size limit).
+_TAG_INDEXED = f"tag <> '' AND length(tag) <= {KEY_TEXT_MAX}"
+
+# PostgreSQL only (migration 0010). What a member query filters on must be written as
+# here for the planner to match it: the own-number expression, the tag index's WHERE.
+# The included columns are all that query reads, so it never touches the table.
+# PostgreSQL answers from an index alone only if it holds every column the query names,
+# those inside the indexed expression too: hence the digits beside the own number.
+NEWEST_INDEXES = {
+    "call_own_newest": f"(({_OWN}), start_time DESC) "
+    "INCLUDE (direction, from_digits, to_digits, from_number, to_number)",
+    "call_tag_newest": "(tag, start_time DESC) INCLUDE (direction, from_number, to_number) "
+    f"WHERE {_TAG_INDEXED}",
+}
+# More keys than this (a filter matching many numbers or tags) walk the start-time index.
+MEMBERS_MAX = 20
 
 
 @dataclass(frozen=True)
@@ -38,6 +60,24 @@ class Plan:
     keyed: Keyed  # (kind, keys) of the KeyedRollup rows to read
     # The calls to count besides those rows (other party matches, own number does not).
     also: Q | None = None
+    # Every key has an entry in its newest-calls index (false for a long tag).
+    indexed: bool = True
+
+
+def newest_members(plan: Plan | None) -> list[Q] | None:
+    """The plan's calls as disjoint parts, each of which PostgreSQL reads newest first
+    along its own index (NEWEST_INDEXES): one per key, and the other-party matches.
+    None when the plan has no such parts (too many keys, a long tag)."""
+    if plan is None or not plan.indexed:
+        return None
+    kind, keys = plan.keyed
+    if len(keys) > MEMBERS_MAX:
+        return None
+    if kind == "tag":
+        indexed = Q(RawSQL(_TAG_INDEXED, [], output_field=BooleanField()))  # noqa: S611
+        return [Q(tag=key) & indexed for key in keys]
+    own = [Q(RawSQL(f"({_OWN}) = %s", [key], output_field=BooleanField())) for key in keys]  # noqa: S611
+    return [plan.also, *own]
 
 
 def plan(form: CallFilterForm) -> Plan | None:
@@ -45,8 +85,12 @@ def plan(form: CallFilterForm) -> Plan | None:
     data = form.cleaned_data
     extra = {k for k, v in data.items() if k not in ROLLUP_FILTERS and v not in (None, "", "auto")}
     if extra == {"tag"}:
-        keys = RollupKey.objects.filter(kind="tag", text__icontains=data["tag"])
-        return Plan(("tag", list(keys.values_list("key", flat=True))))
+        found = RollupKey.objects.filter(kind="tag", text__icontains=data["tag"])
+        pairs = list(found.values_list("key", "text"))
+        return Plan(
+            ("tag", [key for key, _ in pairs]),
+            indexed=all(len(text) <= KEY_TEXT_MAX for _, text in pairs),
+        )
     if extra != {"q"}:
         return None
     query = form.number_query()

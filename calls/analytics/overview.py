@@ -350,21 +350,18 @@ def live_now() -> dict:
     }
 
 
-# A number filter matching more of the account's own numbers than this takes the
-# newest calls along the start-time index (one member per number and side otherwise).
-TOP_MEMBERS_MAX = 20
-
-
 def top_parties(selection: Selection) -> dict:
     """The numbers with the most calls in the selection, over the newest TOP_WINDOW calls
-    of the range: one query takes their two numbers along the start-time index (or, for
-    one of the account's own numbers, along its digits indexes), and they are counted
-    here. Counting 10,000 pairs in Python takes a fraction of what grouping them in the
-    database and ranking the groups did (most callers are distinct numbers)."""
-    sql, params = _newest_window(selection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        pairs = cursor.fetchall()
+    of the range: one query takes their two numbers from an index (see _newest_window),
+    and they are counted here. Counting 10,000 pairs in Python takes a fraction of what
+    grouping them in the database and ranking the groups did (most callers are distinct
+    numbers)."""
+    found = _newest_window(selection)
+    pairs = []
+    if found is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(*found)
+            pairs = cursor.fetchall()
     callers = Counter(caller for caller, _ in pairs if caller)
     callees = Counter(callee for _, callee in pairs if callee)
 
@@ -381,37 +378,38 @@ def top_parties(selection: Selection) -> dict:
     }
 
 
-def _newest_window(selection: Selection) -> tuple[str, tuple]:
-    """SQL for the (from_number, to_number) of the newest TOP_WINDOW calls selected.
+def _newest_window(selection: Selection) -> tuple[str, tuple] | None:
+    """SQL for the (from_number, to_number) of the newest TOP_WINDOW calls selected;
+    None when no call can match.
 
-    Filtered by one of the account's own numbers, the start-time index would be walked
-    past every other number's calls (most of them) to find those: instead each matching
-    own number's newest calls are taken along its digits index on either side, and the
-    calls whose other party matches (the plan's `also`) beside them (PostgreSQL, which
-    orders and limits each member of a UNION)."""
+    Along the start-time index, which holds both numbers (call_newest_idx). Filtered by
+    one of the account's own numbers or a tag, that index would be walked past every
+    other call of the range (most of them): instead each matching number's or tag's
+    newest calls are taken along an index of its own, and the other party's matches
+    beside them (calls/analytics/keyed.py; PostgreSQL, which orders and limits each
+    member of a UNION)."""
     in_range = Q(start_time__gte=selection.start, start_time__lt=selection.end)
     exact, plan = selection.plan
-    keys = plan.keyed[1] if plan is not None and plan.keyed[0] == "own" else None
-    if keys is not None and len(keys) <= TOP_MEMBERS_MAX and connection.vendor == "postgresql":
-        base = selection.direction_only().filter(in_range).order_by("-start_time")
-        fields = ("id", "start_time", "from_number", "to_number")
-        members = [base.filter(plan.also)]
-        for key in keys:
-            members += [base.filter(from_digits=key), base.filter(to_digits=key)]
-        parts, params = [], []
-        for member in members:
-            sql, args = member.values_list(*fields)[:TOP_WINDOW].query.sql_with_params()
-            parts.append(f"({sql})")
-            params += args
-        # UNION, not UNION ALL: a call found on both sides counts once (its id is kept).
-        union = " UNION ".join(parts)
-        sql = (
-            f"SELECT from_number, to_number FROM ({union}) AS m "  # noqa: S608 - ORM SQL
-            f"ORDER BY start_time DESC LIMIT {TOP_WINDOW}"
-        )
-        return sql, tuple(params)
-    newest = selection.calls.filter(in_range).order_by("-start_time")
-    return newest.values_list("from_number", "to_number")[:TOP_WINDOW].query.sql_with_params()
+    members = keyed.newest_members(plan) if connection.vendor == "postgresql" else None
+    if members is None:
+        newest = selection.calls.filter(in_range).order_by("-start_time")
+        return newest.values_list("from_number", "to_number")[:TOP_WINDOW].query.sql_with_params()
+    if not members:
+        return None
+    base = selection.direction_only().filter(in_range).order_by("-start_time")
+    parts, params = [], []
+    for member in members:
+        query = base.filter(member).values_list("start_time", "from_number", "to_number")
+        sql, args = query[:TOP_WINDOW].query.sql_with_params()
+        parts.append(f"({sql})")
+        params += args
+    # UNION ALL: the members are disjoint (a call has one own number and one tag).
+    union = " UNION ALL ".join(parts)
+    sql = (
+        f"SELECT from_number, to_number FROM ({union}) AS m "  # noqa: S608 - ORM SQL
+        f"ORDER BY start_time DESC LIMIT {TOP_WINDOW}"
+    )
+    return sql, tuple(params)
 
 
 def comparisons(selection: Selection) -> list[tuple[str, Totals]]:
