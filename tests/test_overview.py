@@ -177,14 +177,17 @@ def test_top_parties_are_those_of_the_newest_calls_the_list_shows(
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's own indexes")
 @pytest.mark.parametrize(
-    ("query", "index"),
+    ("query", "indexes"),
     [
-        ({"period": "7d"}, "call_newest_idx"),
-        ({"period": "7d", "q": "+1 (919) 555-0003"}, "call_own_newest"),
-        ({"period": "7d", "tag": "vip"}, "call_tag_newest"),
+        ({"period": "7d"}, ["call_newest_idx"]),
+        (
+            {"period": "7d", "q": "+1 (919) 555-0003"},
+            ["call_from_digits_idx", "call_to_digits_idx"],
+        ),
+        ({"period": "7d", "tag": "vip"}, ["call_tag_newest"]),
     ],
 )
-def test_top_parties_read_an_index_and_never_the_table(traffic, query, index):
+def test_top_parties_read_an_index_and_never_the_table(traffic, query, indexes):
     """The query as written matches its index's expression and WHERE: PostgreSQL can
     answer it from the index alone (on a table this small it would rather scan, so the
     other ways are turned off for the EXPLAIN)."""
@@ -198,7 +201,8 @@ def test_top_parties_read_an_index_and_never_the_table(traffic, query, index):
         cursor.execute("SET LOCAL enable_sort = off")
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert f"Index Only Scan using {index} " in plan, plan
+    for index in indexes:
+        assert f"Index Only Scan using {index} " in plan, plan
     assert "Seq Scan" not in plan
 
 

@@ -17,9 +17,10 @@ That index serves "ends with" (and so any full number typed) and "exactly"; a nu
 filter of another mode, a filter of anything else, or a number and a tag together are
 counted from the calls, as before.
 
-The same split finds a plan's newest calls (the Overview's top callers): each own number's
-or tag's newest calls along an index of its own, holding the two numbers, so nothing is
-walked past and no row is fetched from the table (PostgreSQL; NEWEST_INDEXES).
+The same split finds a plan's newest calls (the Overview's top callers): each tag's newest
+calls along the tag index, each own number's along the digits index of its side, both
+holding the two numbers, so nothing is walked past and no row is fetched from the table
+(PostgreSQL).
 """
 
 from __future__ import annotations
@@ -34,23 +35,19 @@ from calls.analytics.triggers import KEY_TEXT_MAX, OWN_DIGITS, REMOTE_DIGITS_REV
 from calls.filters import ROLLUP_FILTERS, CallFilterForm
 from calls.models import RollupKey
 
-_OWN = OWN_DIGITS.format(p="")
-_OWN_REV = _OWN.replace("_digits", "_digits_rev")
+_OWN_REV = OWN_DIGITS.format(p="").replace("_digits", "_digits_rev")
 # A tag this long has an entry in the tag index (a longer one is keyed by its md5, and
 # read the slow way: an index entry has a size limit).
 _TAG_INDEXED = f"tag <> '' AND length(tag) <= {KEY_TEXT_MAX}"
 
-# PostgreSQL only (migration 0010). What a member query filters on must be written as
-# here for the planner to match it: the own-number expression, the tag index's WHERE.
-# The included columns are all that query reads, so it never touches the table.
-# PostgreSQL answers from an index alone only if it holds every column the query names,
-# those inside the indexed expression too: hence the digits beside the own number.
-NEWEST_INDEXES = {
-    "call_own_newest": f"(({_OWN}), start_time DESC) "
-    "INCLUDE (direction, from_digits, to_digits, from_number, to_number)",
-    "call_tag_newest": "(tag, start_time DESC) INCLUDE (direction, from_number, to_number) "
-    f"WHERE {_TAG_INDEXED}",
-}
+# A tag's newest calls, with what top callers read of them (PostgreSQL only, migration
+# 0010): a member query must say the index's WHERE as written here for the planner to
+# use it. An own number's newest calls come from the digits indexes, which carry the
+# same columns (Call.Meta).
+TAG_INDEX = (
+    "call_tag_newest",
+    f"(tag, start_time DESC) INCLUDE (direction, from_number, to_number) WHERE {_TAG_INDEXED}",
+)
 # More keys than this (a filter matching many numbers or tags) walk the start-time index.
 MEMBERS_MAX = 20
 
@@ -66,8 +63,8 @@ class Plan:
 
 def newest_members(plan: Plan | None) -> list[Q] | None:
     """The plan's calls as disjoint parts, each of which PostgreSQL reads newest first
-    along its own index (NEWEST_INDEXES): one per key, and the other-party matches.
-    None when the plan has no such parts (too many keys, a long tag)."""
+    along an index: one per tag; two per own number (a side each) and the other-party
+    matches. None when the plan has no such parts (too many keys, a long tag)."""
     if plan is None or not plan.indexed:
         return None
     kind, keys = plan.keyed
@@ -76,8 +73,10 @@ def newest_members(plan: Plan | None) -> list[Q] | None:
     if kind == "tag":
         indexed = Q(RawSQL(_TAG_INDEXED, [], output_field=BooleanField()))  # noqa: S611
         return [Q(tag=key) & indexed for key in keys]
-    own = [Q(RawSQL(f"({_OWN}) = %s", [key], output_field=BooleanField())) for key in keys]  # noqa: S611
-    return [plan.also, *own]
+    members = [plan.also]
+    for key in keys:  # the own number is the caller of an outbound call, else the callee
+        members += [Q(from_digits=key, direction="out"), Q(to_digits=key) & ~Q(direction="out")]
+    return members
 
 
 def plan(form: CallFilterForm) -> Plan | None:
