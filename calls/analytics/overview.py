@@ -11,7 +11,8 @@ import heapq
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from functools import cached_property
+from functools import cached_property, reduce
+from operator import or_
 
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
@@ -174,15 +175,26 @@ class Selection:
             direction = self.form.cleaned_data.get("direction") or ""
             self._counted[key] = rollups.plain_from_calls(ranges, direction)
             return self._counted[key]
-        qs = self.calls
-        if key != (self.start, self.end):
-            qs = self.form_without_range().filter(Call.objects.all(), now=self.now)
+        qs = self.calls_over_any_range(within_own_range=key == (self.start, self.end))
         parts = [qs.filter(start_time__gte=low, start_time__lt=high) for low, high in ranges]
         if inner is not None and plan is not None and plan.also is not None:
             window = Q(start_time__gte=inner[0], start_time__lt=inner[1])
             parts.append(self.direction_only().filter(window & plan.also))
         self._counted[key] = rollups.from_calls_union(parts)
         return self._counted[key]
+
+    def calls_over_any_range(self, *, within_own_range: bool = False) -> QuerySet:
+        """The selected calls, to be cut to a range. On PostgreSQL a number's or a tag's
+        are said the way their indexes answer (keyed.newest_members): a number's "ends
+        with" on both sides matches all of the number's calls, and PostgreSQL would
+        rather intersect those with a range than walk the range. Else the form's filters
+        (with its own range when the cuts are `within_own_range`)."""
+        members = keyed.newest_members(self.plan[1]) if connection.vendor == "postgresql" else None
+        if members is not None:
+            return self.direction_only().filter(reduce(or_, members, Q(pk__in=[])))
+        if within_own_range:
+            return self.calls
+        return self.form_without_range().filter(Call.objects.all(), now=self.now)
 
     def direction_only(self) -> QuerySet:
         """The calls of the selection's direction (what a plan's other calls are cut to)."""
@@ -427,7 +439,7 @@ def comparisons(selection: Selection) -> list[tuple[str, Totals]]:
     direction = selection.form.cleaned_data.get("direction") or ""
     calls = None  # the plain case: a range and a direction, nothing the form must apply
     if exact or plan is not None:
-        calls = selection.form_without_range().filter(Call.objects.all(), now=now)
+        calls = selection.calls_over_any_range()
     rows = rollups.windows_totals(
         windows,
         direction,
