@@ -15,6 +15,7 @@ cache (timed, reported). The database is --pg-url's (its calls are replaced).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -99,11 +100,19 @@ def load(n: int, outside: int) -> float:
                 GENERATE, {"first": first, "last": last, "n": n, "span": span, "outside": outside}
             )
         print(f"  {last:,} calls", flush=True)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE calls_call")
-        cursor.execute("ANALYZE calls_callrollup")
-        cursor.execute("ANALYZE calls_keyedrollup")
+    settle()
     return time.perf_counter() - started
+
+
+def settle() -> None:
+    """What autovacuum does to freshly written calls before long: statistics, and the
+    visibility map that lets the Overview's index-only scans skip the table (measured
+    straight after a load, every one of them would fetch its rows)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in ("calls_call", "calls_callrollup", "calls_keyedrollup"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -125,16 +134,13 @@ def load_seeded(n: int) -> float:
     """Replace the calls with n from `seed_calls` (the simulator's own history: 7 days, its
     numbers and tags, one event per call); returns seconds."""
     from django.core.management import call_command
-    from django.db import connection
 
     from bench.common import empty_tables
 
     started = time.perf_counter()
     empty_tables()
     call_command("seed_calls", calls=n, events_per_call=1, verbosity=0)
-    with connection.cursor() as cursor:
-        for table in ("calls_call", "calls_callrollup", "calls_keyedrollup"):
-            cursor.execute(f"ANALYZE {table}")
+    settle()
     return time.perf_counter() - started
 
 
@@ -171,6 +177,10 @@ def measure_panels(
     from calls.filters import CallFilterForm
 
     zone = timezone.get_current_timezone()
+    # As the server does once it has loaded (dashboard/asgi.py): what lives by now is
+    # left out of full collections, which would otherwise land in random samples.
+    gc.collect()
+    gc.freeze()
 
     def selection(query: str):
         form = CallFilterForm(QueryDict(query))
@@ -251,6 +261,83 @@ def _trigger_ms(cursor) -> float:
     return float(cursor.fetchone()[0])
 
 
+def _batch_rows(base, batch: int, state: str) -> list[dict]:
+    """500 calls as the sync's list read gives them: live, or the same calls ended.
+    Two in three carry a tag, as the simulator's do."""
+    from calls.sync import payloads
+
+    out = []
+    for i in range(500):
+        start = base - timedelta(seconds=batch * 500 + i)
+        payload = {
+            "id": f"c-upkeep-{batch}-{i}",
+            "direction": "in",
+            "from": f"+1202555{i % 1000:04d}",
+            "to": "+19195550001",
+            "state": state,
+            "startTime": start.isoformat(),
+            "activeTime": (start + timedelta(seconds=3)).isoformat(),
+            "tag": ("support", "sales", "")[i % 3],
+        }
+        if state == "completed":
+            payload["endTime"] = (start + timedelta(seconds=90)).isoformat()
+            payload["chargeableDuration"] = 120
+        out.append(payloads.call_fields(payload))
+    return out
+
+
+def _batch_events(base, cid: str) -> list[dict]:
+    from calls.sync import payloads
+
+    names = ["answer", "speak", "playback", "dtmf", "dtmf", "recording", "hangup"]
+    return [
+        payloads.event_fields(
+            {
+                "id": f"ce-{cid}-{k}",
+                "name": name,
+                "time": base.isoformat(),
+                "data": "NORMAL_CLEARING" if name == "hangup" else "{}",
+            }
+        )
+        for k, name in enumerate(names)
+    ]
+
+
+def _write_batch(base, batch: int, written) -> float:
+    """One batch of the sync's writes, each step through `written(step)` (a transaction
+    of its own); returns the sum of what `written` returns."""
+    from calls.models import Call
+    from calls.sync import writes
+
+    spent = written(lambda: writes.upsert_calls(_batch_rows(base, batch, "active")))
+    spent += written(lambda: writes.upsert_calls(_batch_rows(base, batch, "completed")))
+    # Then the calls' events, as the sync reads them once a call has ended (this also
+    # sets each hangup cause, which moves the call between rollup rows).
+    ids = dict(
+        Call.objects.filter(catapult_id__startswith=f"c-upkeep-{batch}-").values_list(
+            "catapult_id", "pk"
+        )
+    )
+    reads = [
+        writes.EventRead(pk, "completed", None, "", _batch_events(base, cid), base, cid)
+        for cid, pk in ids.items()
+    ]
+    return spent + written(lambda: writes.store_events(reads))
+
+
+def _forget_batches() -> None:
+    """Leave the loaded calls as they were (a later --no-load run finds them), and
+    recount: batches written with the triggers off were never counted."""
+    from django.db import connection, transaction
+
+    from calls.analytics import triggers
+    from calls.models import Call
+
+    with transaction.atomic():
+        Call.objects.filter(catapult_id__startswith="c-upkeep-").delete()
+        triggers.rebuild(connection)
+
+
 def measure_upkeep(record, batches: int) -> None:
     """The sync's write path (writes.upsert_calls: COPY + INSERT ... ON CONFLICT) with the
     rollup triggers on and off, on new calls and on calls that end, measured two ways:
@@ -269,44 +356,9 @@ def measure_upkeep(record, batches: int) -> None:
 
     from django.db import DatabaseError, connection, transaction
 
-    from calls.models import Call
-    from calls.sync import payloads, writes
-
+    if batches <= 0:
+        return
     base = datetime.now(UTC)
-
-    def rows(batch: int, state: str) -> list[dict]:
-        out = []
-        for i in range(500):
-            start = base - timedelta(seconds=batch * 500 + i)
-            payload = {
-                "id": f"c-upkeep-{batch}-{i}",
-                "direction": "in",
-                "from": f"+1202555{i % 1000:04d}",
-                "to": "+19195550001",
-                "state": state,
-                "startTime": start.isoformat(),
-                "activeTime": (start + timedelta(seconds=3)).isoformat(),
-            }
-            if state == "completed":
-                payload["endTime"] = (start + timedelta(seconds=90)).isoformat()
-                payload["chargeableDuration"] = 120
-            out.append(payloads.call_fields(payload))
-        return out
-
-    def events(cid: str) -> list[dict]:
-        names = ["answer", "speak", "playback", "dtmf", "dtmf", "recording", "hangup"]
-        return [
-            payloads.event_fields(
-                {
-                    "id": f"ce-{cid}-{k}",
-                    "name": name,
-                    "time": base.isoformat(),
-                    "data": "NORMAL_CLEARING" if name == "hangup" else "{}",
-                }
-            )
-            for k, name in enumerate(names)
-        ]
-
     with connection.cursor() as cursor:
         try:
             cursor.execute("SET track_functions = 'pl'")  # a superuser's setting
@@ -330,32 +382,13 @@ def measure_upkeep(record, batches: int) -> None:
                 f"ALTER TABLE calls_call {'ENABLE' if triggers_on else 'DISABLE'} TRIGGER USER"
             )
         started = time.perf_counter()
-        spent = written(lambda b=batch: writes.upsert_calls(rows(b, "active")))
-        spent += written(lambda b=batch: writes.upsert_calls(rows(b, "completed")))
-        # Then the calls' events, as the sync reads them once a call has ended (this
-        # also sets each hangup cause, which moves the call between rollup rows).
-        ids = dict(
-            Call.objects.filter(catapult_id__startswith=f"c-upkeep-{batch}-").values_list(
-                "catapult_id", "pk"
-            )
-        )
-        reads = [
-            writes.EventRead(pk, "completed", None, "", events(cid), base, cid)
-            for cid, pk in ids.items()
-        ]
-        spent += written(lambda r=reads: writes.store_events(r))
+        spent = _write_batch(base, batch, written)
         timings[triggers_on].append(time.perf_counter() - started)
         if triggers_on:
             in_triggers.append(spent)
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE calls_call ENABLE TRIGGER USER")
-    # Leave the generated calls as they were (a later --no-load run finds them), and
-    # recount: the batches written with the triggers off were never counted.
-    from calls.analytics import triggers
-
-    with transaction.atomic():
-        Call.objects.filter(catapult_id__startswith="c-upkeep-").delete()
-        triggers.rebuild(connection)
+    _forget_batches()
     on, off = statistics.median(timings[True]), statistics.median(timings[False])
     what = "rollup upkeep on the sync's writes (500 calls listed, ended, 3,500 events)"
     if direct and in_triggers:
@@ -382,6 +415,68 @@ def measure_upkeep(record, batches: int) -> None:
     )
 
 
+def _overview_indexes(on: bool) -> None:
+    """The calls' indexes as migration 0010 left them (on), or as before it: without
+    the included columns and without the tag index."""
+    from django.db import connection, models
+
+    from calls.analytics.keyed import TAG_INDEX
+    from calls.models import Call
+
+    widened = [index for index in Call._meta.indexes if index.include]
+    with connection.schema_editor() as editor:
+        editor.execute(f"DROP INDEX IF EXISTS {TAG_INDEX[0]}")
+        for index in widened:
+            editor.execute(f"DROP INDEX IF EXISTS {index.name}")
+            editor.add_index(
+                Call, index if on else models.Index(fields=index.fields, name=index.name)
+            )
+        if on:
+            editor.execute(f"CREATE INDEX {TAG_INDEX[0]} ON calls_call {TAG_INDEX[1]}")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE calls_call")
+
+
+def measure_index_cost(record, batches: int) -> None:
+    """What the Overview's index-only reads cost the sync's writes: the batches of
+    measure_upkeep with the calls' indexes as migration 0010 made them and as before,
+    in phases on, off, off, on (each phase rebuilds the indexes, so not batch by batch).
+    Triggers on throughout."""
+    from datetime import UTC, datetime
+
+    from django.db import transaction
+
+    base = datetime.now(UTC)
+
+    def written(write) -> float:
+        with transaction.atomic():
+            write()
+        return 0.0
+
+    timings: dict[bool, list[float]] = {True: [], False: []}
+    per_phase = max(1, batches // 4)
+    batch = 0
+    try:
+        for on in (True, False, False, True):
+            _overview_indexes(on)
+            for _ in range(per_phase):
+                started = time.perf_counter()
+                _write_batch(base, batch, written)
+                timings[on].append(time.perf_counter() - started)
+                batch += 1
+    finally:
+        _overview_indexes(True)
+        _forget_batches()
+    on, off = statistics.median(timings[True]), statistics.median(timings[False])
+    extra = 100 * (on - off) / off
+    record(
+        "overview",
+        f"index upkeep (0010's included columns and tag index) on the same batches, "
+        f"{len(timings[True])} each way",
+        f"{off * 1000:.0f} ms without, {on * 1000:.0f} ms with: {extra:+.1f} %",
+    )
+
+
 def part_overview(args, record) -> None:
     from django.core.management import call_command
     from django.db import connection
@@ -405,6 +500,7 @@ def part_overview(args, record) -> None:
             loaded = Call.objects.filter(catapult_id__startswith="c-ov")
         if getattr(args, "no_load", False) and loaded.count() == n == Call.objects.count():
             print("  reusing the calls already loaded", flush=True)
+            settle()
         elif seeded:
             seconds = load_seeded(n)
             record("overview", f"{size} load (seed_calls, triggers on)", f"{seconds:.0f} s")
@@ -428,6 +524,8 @@ def part_overview(args, record) -> None:
             print(f"  filters: number {filters['number']}, tag {filters['tag']}", flush=True)
         measure_panels(record, size, args.requests_overview, target, **filters)
     measure_upkeep(record, batches=args.upkeep_batches)
+    if getattr(args, "index_batches", 0):
+        measure_index_cost(record, batches=args.index_batches)
 
 
 def main() -> None:
@@ -435,6 +533,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--upkeep-batches", type=int, default=200)
+    parser.add_argument(
+        "--index-batches",
+        type=int,
+        default=0,
+        help="also measure what 0010's indexes cost the same writes (rebuilds them 4 times)",
+    )
     parser.add_argument(
         "--no-load", action="store_true", help="reuse the calls loaded by an earlier run"
     )
