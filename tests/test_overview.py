@@ -80,6 +80,11 @@ FILTERS = [
     {"period": "24h", "q": "5550003"},
     {"period": "7d", "tag": "vip"},
     {"period": "hour"},
+    # Filters only the calls can apply, counted from them through one compiled condition.
+    {"period": "7d", "outcome": "answered", "direction": "in"},
+    {"period": "24h", "q": "555", "match": "contains"},
+    {"period": "7d", "weekday": "3", "hour": "10"},
+    {"period": "30d", "q": "+1 (919) 555-0003", "tag": "vip"},
 ]
 
 

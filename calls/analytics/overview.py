@@ -171,29 +171,37 @@ class Selection:
         ranges = [(start, end)] if inner is None else [(start, inner[0]), (inner[1], end)]
         ranges = [(low, high) for low, high in ranges if low < high]
         exact, plan = self.plan
-        if not exact and plan is None:  # only a range and a direction: plain SQL
+        if not exact and plan is None:  # only a range and a direction
             direction = self.form.cleaned_data.get("direction") or ""
             self._counted[key] = rollups.plain_from_calls(ranges, direction)
             return self._counted[key]
-        qs = self.calls_over_any_range(within_own_range=key == (self.start, self.end))
-        parts = [qs.filter(start_time__gte=low, start_time__lt=high) for low, high in ranges]
-        if inner is not None and plan is not None and plan.also is not None:
-            window = Q(start_time__gte=inner[0], start_time__lt=inner[1])
-            parts.append(self.direction_only().filter(window & plan.also))
-        self._counted[key] = rollups.from_calls_union(parts)
+        pieces = [(low, high, self.where) for low, high in ranges]
+        if inner is not None and self.also_where is not None:
+            pieces.append((*inner, self.also_where))
+        self._counted[key] = rollups.plain_from_calls(pieces)
         return self._counted[key]
 
-    def calls_over_any_range(self, *, within_own_range: bool = False) -> QuerySet:
+    @cached_property
+    def where(self) -> rollups.Where:
+        """The selected calls over any range, as one SQL condition (compiled once)."""
+        return rollups.where_of(self.calls_over_any_range())
+
+    @cached_property
+    def also_where(self) -> rollups.Where | None:
+        """A number plan's other calls (those its rollup rows do not count), compiled."""
+        plan = self.plan[1]
+        if plan is None or plan.also is None:
+            return None
+        return rollups.where_of(self.direction_only().filter(plan.also))
+
+    def calls_over_any_range(self) -> QuerySet:
         """The selected calls, to be cut to a range. On PostgreSQL a number's or a tag's
         are said the way their indexes answer (keyed.newest_members): a number's "ends
         with" on both sides matches all of the number's calls, and PostgreSQL would
-        rather intersect those with a range than walk the range. Else the form's filters
-        (with its own range when the cuts are `within_own_range`)."""
+        rather intersect those with a range than walk the range. Else the form's filters."""
         members = keyed.newest_members(self.plan[1]) if connection.vendor == "postgresql" else None
         if members is not None:
             return self.direction_only().filter(reduce(or_, members, Q(pk__in=[])))
-        if within_own_range:
-            return self.calls
         return self.form_without_range().filter(Call.objects.all(), now=self.now)
 
     def direction_only(self) -> QuerySet:
@@ -437,16 +445,14 @@ def comparisons(selection: Selection) -> list[tuple[str, Totals]]:
         windows.append((start, min(start + elapsed, now)))
     exact, plan = selection.plan
     direction = selection.form.cleaned_data.get("direction") or ""
-    calls = None  # the plain case: a range and a direction, nothing the form must apply
-    if exact or plan is not None:
-        calls = selection.calls_over_any_range()
     rows = rollups.windows_totals(
         windows,
         direction,
-        calls=calls,
+        # None in the plain case: a range and a direction, nothing the form must apply
+        calls=selection.where if exact or plan is not None else None,
         exact=exact,
         keyed=plan and plan.keyed,
-        also=selection.direction_only().filter(plan.also) if plan and plan.also else None,
+        also=selection.also_where,
     )
     return [(label, totals(found)) for (label, _), found in zip(labels, rows, strict=True)]
 

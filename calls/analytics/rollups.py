@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connection
-from django.db.models import Count, DateTimeField, Func, IntegerField, QuerySet, Sum, Value
+from django.db.models import Count, DateTimeField, Func, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from calls.models import CallRollup, KeyedRollup
@@ -76,19 +77,32 @@ def from_calls(qs: QuerySet) -> list[Row]:
     return [Row(*values) for values in _by_quarter(qs)]
 
 
-def from_calls_union(parts: list[QuerySet]) -> list[Row]:
-    """from_calls of each part, in one query (UNION ALL): a range's two partial edges
-    are two narrow index ranges, and one round trip."""
-    if not parts:
-        return []
-    grouped = [_by_quarter(part) for part in parts]
-    union = grouped[0].union(*grouped[1:], all=True) if len(grouped) > 1 else grouped[0]
-    return [Row(*values) for values in union]
+# A condition on calls_call, compiled once: SQL and its parameters.
+Where = tuple[str, list]
 
 
-def plain_from_calls(ranges: list[tuple[datetime, datetime]], direction: str = "") -> list[Row]:
-    """from_calls_union of the calls in `ranges` of one direction (or both), filtered by
-    nothing else: in plain SQL, which costs a fraction of building the ORM's union."""
+def where_of(calls: QuerySet) -> Where:
+    """The filters of a queryset of calls as one SQL condition, for the plain queries
+    below: compiled once per page, however many ranges it is then cut to (the ORM spent
+    longer building a union per range than the database took to run it)."""
+    query = calls.query
+    compiler = query.get_compiler(connection=connection)
+    try:
+        sql, params = compiler.compile(query.where)
+    except EmptyResultSet:  # e.g. a tag filter that matches no tag
+        return "1 = 0", []
+    except FullResultSet:
+        return "1 = 1", []
+    return sql or "1 = 1", list(params)
+
+
+def plain_from_calls(
+    ranges: list[tuple[datetime, datetime]] | list[tuple[datetime, datetime, Where | None]],
+    direction: str = "",
+) -> list[Row]:
+    """Rows of the calls in each range of one direction (or both), grouped by quarter
+    hour, in one query (UNION ALL): a range's two partial edges are two narrow index
+    ranges, and one round trip. A range may carry its own condition (`where_of`)."""
     if not ranges:
         return []
     from calls.analytics.triggers import quarter_hour_sql
@@ -97,12 +111,15 @@ def plain_from_calls(ranges: list[tuple[datetime, datetime]], direction: str = "
     # The SQL goes through the driver's parameter formatting: a literal % doubles.
     bucket = quarter_hour_sql(connection.vendor, "start_time").replace("%", "%%")
     selects, params = [], []
-    for start, end in ranges:
+    for start, end, *condition in ranges:
         where = "start_time >= %s AND start_time < %s"
         params += [adapt(start), adapt(end)]
         if direction:
             where += " AND direction = %s"
             params.append(direction)
+        if condition and condition[0] is not None:
+            where += f" AND ({condition[0][0]})"
+            params += condition[0][1]
         selects.append(
             f"SELECT {bucket} AS b, direction, state, hangup_cause, active_time, duration, "  # noqa: S608
             f"chargeable_duration FROM calls_call WHERE {where}"
@@ -276,22 +293,21 @@ def windows_totals(
     windows: list[tuple[datetime, datetime]],
     direction: str,
     *,
-    calls: QuerySet | None = None,
+    calls: Where | None = None,
     exact: bool = False,
     keyed: Keyed = None,
-    also: QuerySet | None = None,
+    also: Where | None = None,
 ) -> list[list[Row]]:
     """Rows by direction, state and cause of each window (the overview's comparisons):
     whole quarter hours from the rollups (unless `exact`: a filter only the calls can
-    apply), the rest from the calls: `calls` (already filtered, not yet cut to a window),
-    or without it the calls of `direction`. With `keyed`, the whole quarter hours come
-    from those KeyedRollup rows, plus the calls of `also` (those the keys do not count).
+    apply), the rest from the calls: those `calls` selects (a condition from `where_of`,
+    not cut to a window), or without it the calls of `direction`. With `keyed`, the
+    whole quarter hours come from those KeyedRollup rows, plus the calls of `also`
+    (those the keys do not count).
 
-    One query for the rollups and one for the calls, however many windows; plain SQL
-    where the calls need no filter of the form (the ORM would spend longer building
-    those queries than the database running them)."""
+    One query for the rollups and one for the calls, however many windows."""
     rolled: list[tuple[int, datetime, datetime]] = []
-    counted: list[tuple[int, QuerySet | None, datetime, datetime]] = []
+    counted: list[tuple[int, Where | None, datetime, datetime]] = []
     for i, (start, end) in enumerate(windows):
         inner = None if exact else split(start, end)
         if inner is None:
@@ -348,23 +364,19 @@ def _rollup_windows(
 
 
 def _calls_windows(
-    parts: list[tuple[int, QuerySet | None, datetime, datetime]], direction: str
+    parts: list[tuple[int, Where | None, datetime, datetime]], direction: str
 ) -> list[tuple]:
     if not parts:
         return []
-    if any(qs is not None for _, qs, _, _ in parts):
-        grouped = [
-            _grouped(qs.filter(start_time__gte=start, start_time__lt=end), w)
-            for w, qs, start, end in parts
-        ]
-        union = grouped[0].union(*grouped[1:], all=True) if len(grouped) > 1 else grouped[0]
-        return list(union)
     adapt = connection.ops.adapt_datetimefield_value
     selects, params = [], []
-    for w, _, start, end in parts:
+    for w, condition, start, end in parts:
         where = "start_time >= %s AND start_time < %s"
         params += [adapt(start), adapt(end)]
-        if direction:
+        if condition is not None:  # it holds the direction already
+            where += f" AND ({condition[0]})"
+            params += condition[1]
+        elif direction:
             where += " AND direction = %s"
             params.append(direction)
         selects.append(
@@ -379,21 +391,6 @@ def _calls_windows(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
-
-
-def _grouped(calls: QuerySet, window: int) -> QuerySet:
-    return (
-        calls.order_by()
-        .annotate(w=Value(window, output_field=IntegerField()))
-        .values_list("w", "direction", "state", "hangup_cause")
-        .annotate(
-            n=Count("id"),
-            a=Count("active_time"),
-            t=Count("duration"),
-            talk=Coalesce(Sum("duration"), 0),
-            charge=Coalesce(Sum("chargeable_duration"), 0),
-        )
-    )
 
 
 def split(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
