@@ -249,26 +249,34 @@ def quarter_hour_sql(vendor: str, column: str) -> str:
     return _sqlite_bucket(column)
 
 
+_SQLITE_SUMS = (
+    "calls = calls + excluded.calls, answered = answered + excluded.answered, "
+    "timed = timed + excluded.timed, talk_seconds = talk_seconds + excluded.talk_seconds, "
+    "chargeable_seconds = chargeable_seconds + excluded.chargeable_seconds"
+)
+
+
+def _sqlite_values(row: str, sign: int) -> str:
+    """A row's share of its rollup row: calls, answered, timed, talk, chargeable."""
+    return (
+        f"{sign}, {sign} * ({row}.active_time IS NOT NULL), "
+        f"{sign} * ({row}.duration IS NOT NULL), {sign} * COALESCE({row}.duration, 0), "
+        f"{sign} * COALESCE({row}.chargeable_duration, 0)"
+    )
+
+
 def _sqlite_add(row: str, sign: int) -> str:
     b = _sqlite_bucket(f"{row}.start_time")
-    key = (
-        f"bucket = {b} AND direction = {row}.direction AND state = {row}.state "
-        f"AND hangup_cause = {row}.hangup_cause"
-    )
-    # Not INSERT OR IGNORE: inside a trigger the outer statement's conflict policy
-    # overrides the trigger's own, and the sync's upserts would abort on it.
+    # An upsert (one look-up of the rollup row), not INSERT OR IGNORE and an UPDATE:
+    # inside a trigger the outer statement's conflict policy would override OR IGNORE.
+    # "WHERE true": SQLite's parser needs it between a SELECT and ON CONFLICT.
     return (
         "INSERT INTO calls_callrollup (bucket, direction, state, hangup_cause, "
         "calls, answered, timed, talk_seconds, chargeable_seconds) "
-        f"SELECT {b}, {row}.direction, {row}.state, {row}.hangup_cause, 0, 0, 0, 0, 0 "
-        f"WHERE NOT EXISTS (SELECT 1 FROM calls_callrollup WHERE {key}); "
-        f"UPDATE calls_callrollup SET calls = calls + {sign}, "
-        f"answered = answered + {sign} * ({row}.active_time IS NOT NULL), "
-        f"timed = timed + {sign} * ({row}.duration IS NOT NULL), "
-        f"talk_seconds = talk_seconds + {sign} * COALESCE({row}.duration, 0), "
-        f"chargeable_seconds = chargeable_seconds"
-        f" + {sign} * COALESCE({row}.chargeable_duration, 0) "
-        f"WHERE {key};"
+        f"SELECT {b}, {row}.direction, {row}.state, {row}.hangup_cause, "
+        f"{_sqlite_values(row, sign)} WHERE true "
+        "ON CONFLICT (bucket, direction, state, hangup_cause) "
+        f"DO UPDATE SET {_SQLITE_SUMS};"
     )
 
 
@@ -276,29 +284,19 @@ def _sqlite_keyed_add(row: str, sign: int) -> str:
     b = _sqlite_bucket(f"{row}.start_time")
     statements = []
     for kind, key in (("own", f"({OWN_DIGITS.format(p=row + '.')})"), ("tag", f"{row}.tag")):
-        match = (
-            f"kind = '{kind}' AND key = {key} AND bucket = {b} AND direction = {row}.direction"
-            f" AND state = {row}.state AND hangup_cause = {row}.hangup_cause"
-        )
         if sign > 0:
             statements.append(
                 "INSERT INTO calls_rollupkey (kind, key, text) "
-                f"SELECT '{kind}', {key}, {key} WHERE {key} <> '' AND NOT EXISTS "
-                f"(SELECT 1 FROM calls_rollupkey WHERE kind = '{kind}' AND key = {key});"
+                f"SELECT '{kind}', {key}, {key} WHERE {key} <> '' "
+                "ON CONFLICT (kind, key) DO NOTHING;"
             )
         statements.append(
             "INSERT INTO calls_keyedrollup (kind, key, bucket, direction, state, hangup_cause, "
             "calls, answered, timed, talk_seconds, chargeable_seconds) "
             f"SELECT '{kind}', {key}, {b}, {row}.direction, {row}.state, {row}.hangup_cause, "
-            f"0, 0, 0, 0, 0 WHERE {key} <> '' AND NOT EXISTS "
-            f"(SELECT 1 FROM calls_keyedrollup WHERE {match}); "
-            f"UPDATE calls_keyedrollup SET calls = calls + {sign}, "
-            f"answered = answered + {sign} * ({row}.active_time IS NOT NULL), "
-            f"timed = timed + {sign} * ({row}.duration IS NOT NULL), "
-            f"talk_seconds = talk_seconds + {sign} * COALESCE({row}.duration, 0), "
-            f"chargeable_seconds = chargeable_seconds"
-            f" + {sign} * COALESCE({row}.chargeable_duration, 0) "
-            f"WHERE {match};"
+            f"{_sqlite_values(row, sign)} WHERE {key} <> '' "
+            "ON CONFLICT (kind, key, bucket, direction, state, hangup_cause) "
+            f"DO UPDATE SET {_SQLITE_SUMS};"
         )
     return " ".join(statements)
 
