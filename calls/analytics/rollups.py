@@ -102,41 +102,56 @@ def plain_from_calls(
 ) -> list[Row]:
     """Rows of the calls in each range of one direction (or both), grouped by quarter
     hour, in one query (UNION ALL): a range's two partial edges are two narrow index
-    ranges, and one round trip. A range may carry its own condition (`where_of`)."""
+    ranges, and one round trip. A range may carry its own condition (`where_of`), which
+    then stands for the direction too."""
     if not ranges:
         return []
     from calls.analytics.triggers import quarter_hour_sql
 
-    adapt = connection.ops.adapt_datetimefield_value
     # The SQL goes through the driver's parameter formatting: a literal % doubles.
     bucket = quarter_hour_sql(connection.vendor, "start_time").replace("%", "%%")
+    rows = _count_calls(
+        [
+            (bucket, start, end, condition[0] if condition else None)
+            for start, end, *condition in ranges
+        ],
+        direction,
+    )
+    if connection.vendor == "sqlite":  # SQLite gives the bucket back as text
+        convert, field = connection.ops.convert_datetimefield_value, DateTimeField()
+        rows = [(convert(row[0], None, field), *row[1:]) for row in rows]
+    return [Row(*row) for row in rows]
+
+
+def _count_calls(
+    parts: list[tuple[str, datetime, datetime, Where | None]], direction: str
+) -> list[tuple]:
+    """Calls counted by (label, direction, state, cause), in one query: each part is a
+    label (SQL: a quarter hour, a window's number), a range of start times, and a
+    condition (which holds the direction) or None (the calls of `direction`)."""
+    adapt = connection.ops.adapt_datetimefield_value
     selects, params = [], []
-    for start, end, *condition in ranges:
+    for label, start, end, condition in parts:
         where = "start_time >= %s AND start_time < %s"
         params += [adapt(start), adapt(end)]
-        if direction:
+        if condition is not None:
+            where += f" AND ({condition[0]})"
+            params += condition[1]
+        elif direction:
             where += " AND direction = %s"
             params.append(direction)
-        if condition and condition[0] is not None:
-            where += f" AND ({condition[0][0]})"
-            params += condition[0][1]
         selects.append(
-            f"SELECT {bucket} AS b, direction, state, hangup_cause, active_time, duration, "  # noqa: S608
+            f"SELECT {label} AS k, direction, state, hangup_cause, active_time, duration, "  # noqa: S608
             f"chargeable_duration FROM calls_call WHERE {where}"
         )
     sql = (
-        "SELECT b, direction, state, hangup_cause, COUNT(*), COUNT(active_time), "  # noqa: S608
+        "SELECT k, direction, state, hangup_cause, COUNT(*), COUNT(active_time), "  # noqa: S608
         "COUNT(duration), COALESCE(SUM(duration), 0), COALESCE(SUM(chargeable_duration), 0) "
-        "FROM (" + " UNION ALL ".join(selects) + ") AS c GROUP BY b, direction, state, hangup_cause"
+        "FROM (" + " UNION ALL ".join(selects) + ") AS c GROUP BY k, direction, state, hangup_cause"
     )
-    convert = connection.ops.convert_datetimefield_value if connection.vendor == "sqlite" else None
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    if convert is not None:  # SQLite gives the bucket back as text
-        field = DateTimeField()
-        rows = [(convert(row[0], None, field), *row[1:]) for row in rows]
-    return [Row(*row) for row in rows]
+        return cursor.fetchall()
 
 
 def _by_quarter(qs: QuerySet) -> QuerySet:
@@ -368,29 +383,9 @@ def _calls_windows(
 ) -> list[tuple]:
     if not parts:
         return []
-    adapt = connection.ops.adapt_datetimefield_value
-    selects, params = [], []
-    for w, condition, start, end in parts:
-        where = "start_time >= %s AND start_time < %s"
-        params += [adapt(start), adapt(end)]
-        if condition is not None:  # it holds the direction already
-            where += f" AND ({condition[0]})"
-            params += condition[1]
-        elif direction:
-            where += " AND direction = %s"
-            params.append(direction)
-        selects.append(
-            f"SELECT {int(w)} AS w, direction, state, hangup_cause, active_time, duration, "  # noqa: S608
-            f"chargeable_duration FROM calls_call WHERE {where}"
-        )
-    sql = (
-        "SELECT w, direction, state, hangup_cause, COUNT(*), COUNT(active_time), "  # noqa: S608
-        "COUNT(duration), COALESCE(SUM(duration), 0), COALESCE(SUM(chargeable_duration), 0) "
-        "FROM (" + " UNION ALL ".join(selects) + ") AS c GROUP BY w, direction, state, hangup_cause"
+    return _count_calls(
+        [(str(int(w)), start, end, where) for w, where, start, end in parts], direction
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
 
 
 def split(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
